@@ -1,0 +1,5 @@
+"""`python -m batchlens` runs the CLI."""
+
+from .cli import entry
+
+entry()

@@ -1,0 +1,171 @@
+"""The `batchlens` command: made for cron, with one summary line and clear exit codes.
+
+Exit codes: 0 success; 1 failure after retries or an answer that is not a valid list page;
+2 usage or configuration error; 3 another process holds the database; 4 the API refused the
+credentials or the URL (401/403/404).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+# Before dlt is imported anywhere: its telemetry phones home by default.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+from . import errors
+from .errors import Redactor
+
+EPILOG = (
+    "exit codes: 0 ok, 1 failed after retries or invalid answer, 2 usage/configuration, "
+    "3 database held by another process, 4 API refused credentials or URL (401/403/404)"
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchlens",
+        description="Keep the complete history of your OpenAI Batch API jobs in DuckDB.",
+        epilog=EPILOG,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = "DuckDB file (default: $BATCHLENS_DB, else openai_batches.duckdb)"
+
+    extract = commands.add_parser(
+        "extract", help="load new and still-open batches, then build the models", epilog=EPILOG
+    )
+    extract.add_argument("--db", help=db_help)
+    extract.add_argument("--base-url", help="API base URL (default https://api.openai.com/v1)")
+    extract.add_argument("--provider", help="send x-portkey-provider: NAME (Portkey gateway)")
+    extract.add_argument(
+        "--header",
+        action="append",
+        metavar="'Name: value'",
+        help="extra request header, repeatable (x-portkey-config, OpenAI-Project, ...)",
+    )
+    extract.add_argument(
+        "--full", action="store_true", help="re-read every page and merge (weekly reconcile)"
+    )
+
+    models = commands.add_parser("models", help="(re)build the SQL views", epilog=EPILOG)
+    models.add_argument("--db", help=db_help)
+
+    report = commands.add_parser("report", help="print the report from the views", epilog=EPILOG)
+    report.add_argument("--db", help=db_help)
+    report.add_argument("--format", choices=("table", "json"), default="table")
+    report.add_argument("--days", type=int, default=30, help="window for durations and errors")
+
+    simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
+    simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    simulate.add_argument("--batches", type=int, default=500)
+    simulate.add_argument("--seed", type=int, default=7)
+
+    demo = commands.add_parser("demo", help="simulator -> extract -> models -> report")
+    demo.add_argument("--db", default="demo.duckdb", help="DuckDB file (default demo.duckdb)")
+    demo.add_argument("--batches", type=int, default=2000)
+    return parser
+
+
+def _extract(args: argparse.Namespace, redact: Redactor) -> int:
+    from .config import database_path, parse_headers, resolve_account
+    from .extract import Progress, run_extraction
+
+    db = database_path(args.db)
+    account = resolve_account(args.base_url, args.provider, parse_headers(args.header))
+    for secret in account.secrets():
+        redact.add(secret)
+    summary = run_extraction(db, account, full=args.full, progress=Progress())
+    print(summary.line(db), flush=True)
+    _build_models(db, quiet=True)
+    return errors.OK
+
+
+def _build_models(db: Path, quiet: bool = False) -> None:
+    from .models import build_models
+
+    views = build_models(db)
+    if not quiet:
+        print(f"batchlens models: built {len(views)} views in {db}")
+
+
+def _models(args: argparse.Namespace, redact: Redactor) -> int:
+    from .config import database_path
+
+    db = database_path(args.db)
+    if not db.exists():
+        raise errors.UsageError(f"no database at {db}: run `batchlens extract` first")
+    _build_models(db)
+    return errors.OK
+
+
+def _report(args: argparse.Namespace, redact: Redactor) -> int:
+    from .config import database_path
+    from .report import report
+
+    if args.days < 1:
+        raise errors.UsageError("--days must be at least 1")
+    print(report(database_path(args.db), fmt=args.format, days=args.days))
+    return errors.OK
+
+
+def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
+    from .simulator.server import serve_forever
+
+    serve_forever(port=args.port, batches=args.batches, seed=args.seed)
+    return errors.OK
+
+
+def _demo(args: argparse.Namespace, redact: Redactor) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.db).absolute(), batches=args.batches)
+
+
+COMMANDS = {
+    "extract": _extract,
+    "models": _models,
+    "report": _report,
+    "simulate": _simulate,
+    "demo": _demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    redact = Redactor()
+    # cron and `timeout` send SIGTERM: unwind like Ctrl-C so nothing is half-written.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return COMMANDS[args.command](args, redact)
+    except KeyboardInterrupt:
+        print(
+            "batchlens: interrupted; the next run completes or discards what this one left",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # every failure ends in one line, known ones with their code
+        known = errors.classify(exc)
+        if known is None:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            print(
+                redact(f"batchlens: unexpected error: {type(exc).__name__}: {first}"),
+                file=sys.stderr,
+            )
+            if os.environ.get("BATCHLENS_DEBUG"):
+                raise
+            return errors.FAILED
+        code, message = known
+        print(redact(f"batchlens: {message}"), file=sys.stderr)
+        return code
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,95 @@
+"""Exit codes, the errors that carry them, and the redaction every message goes through."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import duckdb
+import requests
+
+from openai_batches.helpers import ApiRefusedError, BatchesApiError
+
+OK = 0
+FAILED = 1  # failure after retries, or an answer that is not a valid list page
+USAGE = 2  # usage or configuration error
+LOCKED = 3  # another process holds the database
+REFUSED = 4  # the API refused the credentials or the URL (401/403/404)
+
+
+class BatchlensError(Exception):
+    """A known condition: printed as one line, exits with its code, never a traceback."""
+
+    exit_code = FAILED
+
+
+class UsageError(BatchlensError):
+    exit_code = USAGE
+
+
+class LockedError(BatchlensError):
+    exit_code = LOCKED
+
+
+def causes(exc: BaseException) -> Iterable[BaseException]:
+    """The exception and everything it wraps: dlt wraps ours in its step exceptions."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+_DUCKDB_LOCK = re.compile(r"Conflicting lock is held in (?P<holder>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def classify(exc: BaseException) -> tuple[int, str] | None:
+    """Exit code and one-line message for a known failure, None for a bug."""
+    for cause in causes(exc):
+        if isinstance(cause, BatchlensError):
+            return cause.exit_code, str(cause)
+        if isinstance(cause, ApiRefusedError):
+            return REFUSED, str(cause)
+        if isinstance(cause, BatchesApiError):
+            return FAILED, str(cause)
+        if isinstance(cause, requests.Timeout):
+            return FAILED, f"the API did not answer in time, after retries: {_url_of(cause)}"
+        if isinstance(cause, requests.ConnectionError):
+            return FAILED, f"could not reach the API, after retries: {_url_of(cause)}"
+        if isinstance(cause, requests.RequestException):
+            return FAILED, f"request failed after retries: {cause}"
+        if isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower():
+            return LOCKED, duckdb_lock_message(str(cause))
+    return None
+
+
+def duckdb_lock_message(text: str) -> str:
+    match = _DUCKDB_LOCK.search(text)
+    holder = f"process {match['pid']} ({match['holder']})" if match else "another process"
+    return (
+        f"the database is open in {holder}; DuckDB allows one writer and no readers "
+        "beside it. Close that session (duckdb CLI, notebook) and run again"
+    )
+
+
+def _url_of(exc: requests.RequestException) -> str:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    return url.split("?")[0] if url else str(exc).splitlines()[0]
+
+
+class Redactor:
+    """Removes secrets from any text before it is printed or logged."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        # Short values would redact innocent words; real keys are long.
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def add(self, secret: str | None) -> None:
+        if secret and len(secret) >= 6 and secret not in self.secrets:
+            self.secrets = sorted([*self.secrets, secret], key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text

@@ -1,0 +1,177 @@
+"""One extraction run, as cron needs it: locked, atomic, with a summary.
+
+Each database file gets its own dlt working folder beside it (`<db>.batchlens/`), so the
+incremental state belongs to the file: two databases never share it, and a copied file
+brings its state along in `_dlt_pipeline_state`, which dlt restores from.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dlt
+import duckdb
+
+from openai_batches import openai_batches
+from openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
+
+from .config import Account
+from .errors import UsageError, classify
+from .lock import DatabaseLock
+
+PIPELINE_NAME = "batchlens"
+
+# Loaded packages would otherwise keep every parquet file ever extracted, run after run.
+os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
+os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
+
+
+class _KnownArrowHintWarning(logging.Filter):
+    """`metadata` is JSON text in Arrow and `json` in the schema, on purpose, every page."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+logging.getLogger("dlt").addFilter(_KnownArrowHintWarning())
+
+
+@dataclass
+class Summary:
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    new: int = 0
+    updated: int = 0
+    still_open: int = 0
+    seconds: float = 0.0
+
+    def line(self, db: Path) -> str:
+        return (
+            f"batchlens extract: pages={self.pages} requests={self.requests} "
+            f"new={self.new} updated={self.updated} still_open={self.still_open} "
+            f"retries={self.retries} seconds={self.seconds:.2f} db={db}"
+        )
+
+
+def state_dir(db: Path) -> Path:
+    return db.with_name(db.name + ".batchlens")
+
+
+def check_database_path(db: Path) -> None:
+    """Refuse a path we cannot write before anything is created."""
+    folder = db.parent
+    if not folder.is_dir():
+        raise UsageError(f"the folder of the database does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the folder of the database is not writable: {folder}")
+    if db.exists() and not os.access(db, os.R_OK | os.W_OK):
+        raise UsageError(f"the database file is not writable: {db}")
+
+
+def open_pipeline(db: Path) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name=DATASET_NAME,
+        pipelines_dir=str(state_dir(db) / "pipelines"),
+    )
+
+
+def _probe_database(db: Path) -> None:
+    """Fails fast, before extracting, when another process has the file open."""
+    try:
+        duckdb.connect(str(db)).close()
+    except duckdb.Error as exc:
+        known = classify(exc)
+        if known:
+            raise
+        raise UsageError(f"cannot open the database {db}: {str(exc).splitlines()[0]}") from None
+
+
+def _row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
+    try:
+        with pipeline.sql_client() as client:
+            rows = client.execute_sql(
+                f"select account, count(*) from {client.make_qualified_table_name(BATCHES_TABLE)} "
+                "group by account"
+            )
+    except Exception:  # no dataset yet: the first run
+        return {}
+    return {account: count for account, count in rows or []}
+
+
+def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
+    if not load_ids:
+        return []
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name(EXTRACTIONS_TABLE)
+        marks = ", ".join(["%s"] * len(load_ids))
+        return client.execute_sql(
+            "select list_requests, retrieve_requests, http_attempts, status_changes, still_open "
+            f"from {table} where _dlt_load_id in ({marks})",
+            *load_ids,
+        )
+
+
+def run_extraction(
+    db: Path,
+    account: Account,
+    full: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    started = time.monotonic()
+    check_database_path(db)
+    state_dir(db).mkdir(exist_ok=True)
+    with DatabaseLock(state_dir(db) / "lock"):
+        _probe_database(db)
+        pipeline = open_pipeline(db)
+        if pipeline.has_pending_data:
+            # A run killed during load left a package: land it before extracting more.
+            pipeline.run()
+        before = _row_counts(pipeline)
+        source = openai_batches(
+            api_key=account.api_key,
+            base_url=account.base_url,
+            provider=account.provider,
+            headers=account.headers,
+            account=account.name,
+            full=full,
+            progress=progress,
+        )
+        info = pipeline.run(source)
+        after = _row_counts(pipeline)
+        summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
+        for lists, retrieves, attempts, changes, still_open in _run_rows(pipeline, info.loads_ids):
+            summary.pages += lists
+            summary.requests += lists + retrieves
+            summary.retries += max(0, attempts - lists - retrieves)
+            summary.updated += changes
+            summary.still_open += still_open
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+class Progress:
+    """Pages and batches so far on stderr, for runs long enough to wonder about."""
+
+    def __init__(self, first_after: float = 2.0, every: float = 2.0) -> None:
+        self.started = time.monotonic()
+        self.next_at = self.started + first_after
+        self.every = every
+
+    def __call__(self, pages: int, batches: int) -> None:
+        now = time.monotonic()
+        if now >= self.next_at:
+            self.next_at = now + self.every
+            print(
+                f"batchlens: {pages} pages, {batches} batches so far ({now - self.started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )

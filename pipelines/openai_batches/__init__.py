@@ -1,0 +1,138 @@
+"""dlt source for the OpenAI Batch API: every batch, loaded incrementally, merged on id."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dlt
+from dlt.common.schema.typing import TColumnSchema
+
+from .helpers import BatchesApi
+from .incremental import AccountProgress
+from .settings import (
+    BATCHES_TABLE,
+    DEFAULT_ACCOUNT,
+    DEFAULT_BASE_URL,
+    ERRORS_TABLE,
+    EXTRACTIONS_TABLE,
+    REQUEST_COUNT_FIELDS,
+    TIMESTAMP_FIELDS,
+    USAGE_FIELDS,
+)
+from .tables import batches_table, errors_table
+
+# Hinted so that every column the SQL models read exists with its type from the first
+# load, even while all its values are null (dlt creates no column for nulls only).
+BATCH_COLUMNS: dict[str, TColumnSchema] = {
+    **{name: {"data_type": "timestamp", "nullable": True} for name in TIMESTAMP_FIELDS},
+    **{
+        name: {"data_type": "text", "nullable": True}
+        for name in ("endpoint", "model", "status", "completion_window")
+    },
+    **{f"request_counts__{n}": {"data_type": "bigint"} for n in REQUEST_COUNT_FIELDS},
+    **{"usage__" + "__".join(p): {"data_type": "bigint"} for p in USAGE_FIELDS},
+    # user labels stay one JSON value instead of a column per key
+    "metadata": {"data_type": "json", "nullable": True},
+}
+
+
+@dlt.source(name="openai_batches")
+def openai_batches(
+    api_key: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    provider: str | None = None,
+    headers: dict[str, str] | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    full: bool = False,
+    progress: Any = None,
+) -> Any:
+    """Every batch of one account. `full` re-reads every page (the weekly reconcile)."""
+    api = BatchesApi(base_url, api_key, provider=provider, headers=headers)
+    return batches(api, account=account, full=full, progress=progress)
+
+
+# Merge, not append: a batch is a mutable object that changes status for days, and the
+# table must hold one row per batch whatever happens. The key includes the account
+# because several accounts load into one table.
+BATCHES_HINTS = dlt.mark.make_hints(
+    table_name=BATCHES_TABLE,
+    write_disposition="merge",
+    primary_key=("account", "id"),
+    columns=BATCH_COLUMNS,
+)
+# Errors of a batch are replaced whenever the batch is loaded again (the merge key).
+ERRORS_HINTS = dlt.mark.make_hints(
+    table_name=ERRORS_TABLE,
+    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+    primary_key=("account", "batch_id", "position"),
+    merge_key=("account", "batch_id"),
+)
+# One row per account and run, appended: the history of extractions and the "as of".
+EXTRACTIONS_HINTS = dlt.mark.make_hints(
+    table_name=EXTRACTIONS_TABLE,
+    write_disposition="append",
+    columns={
+        "started_at": {"data_type": "timestamp"},
+        "finished_at": {"data_type": "timestamp"},
+    },
+)
+
+
+# One resource feeds three tables from one pass over the pages, each table with its own
+# hints (a table variant), so the three land in the same load package or not at all.
+@dlt.resource(name=BATCHES_TABLE)
+def batches(
+    api: BatchesApi,
+    account: str = DEFAULT_ACCOUNT,
+    full: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Any]:
+    started_at = time.time()
+    accounts = dlt.current.resource_state().setdefault("accounts", {})
+    previous = accounts.get(account, {})
+    run = AccountProgress.from_state(previous, full=full)
+    mode = "full" if run.first_run else "incremental"
+
+    for page in api.pages(on_page=progress):
+        run.observe(page)
+        yield from _tables(page, account, always_errors=run.batches == len(page))
+        if run.reached_known_history(page):
+            break
+
+    for batch_id in run.open_to_retrieve():
+        batch = api.retrieve(batch_id)
+        if batch is None:
+            run.forget(batch_id)
+            continue
+        run.observe([batch])
+        yield from _tables([batch], account, always_errors=False)
+
+    # Written with the batches in one load package, so "as of" moves only when they land.
+    run_row = {
+        "account": account,
+        "mode": mode,
+        "started_at": started_at,
+        "finished_at": time.time(),
+        "pages": api.list_requests,
+        "list_requests": api.list_requests,
+        "retrieve_requests": api.retrieve_requests,
+        "http_attempts": api.attempts,
+        "batches_loaded": run.batches,
+        "status_changes": run.status_changes,
+        "still_open": len(run.open_now),
+    }
+    yield dlt.mark.with_hints(run_row, EXTRACTIONS_HINTS, create_table_variant=True)
+    accounts[account] = run.next_state(previous)
+
+
+def _tables(page: list[dict], account: str, always_errors: bool) -> Iterator[Any]:
+    yield dlt.mark.with_hints(
+        batches_table(page, account), BATCHES_HINTS, create_table_variant=True
+    )
+    errors = errors_table(page, account)
+    # An empty errors table on the first page still creates the table, so the SQL models
+    # can read it before any batch has failed.
+    if errors.num_rows or always_errors:
+        yield dlt.mark.with_hints(errors, ERRORS_HINTS, create_table_variant=True)

@@ -1,0 +1,170 @@
+"""HTTP access to the Batch API: paging with guards, retrieval, and the errors they raise."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dlt.sources.helpers.requests import Client, Response
+
+from .settings import PAGE_LIMIT
+
+
+class BatchesApiError(Exception):
+    """The API answered, after retries, with something batchlens cannot use."""
+
+
+class ApiRefusedError(BatchesApiError):
+    """401/403/404: the credentials or the URL are wrong; retrying will not help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"the API refused the request (HTTP {status}): {message}")
+        self.status = status
+
+
+class InvalidPageError(BatchesApiError):
+    """A 200 whose body is not a usable list page, or a cursor that would loop forever."""
+
+
+def api_message(response: Response) -> str:
+    """The API's own words for an error, falling back to the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:300]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if "html-message" in body:
+            return f"gateway html-message: {str(body['html-message'])[:300]}"
+    return json.dumps(body)[:300]
+
+
+class BatchesApi:
+    """A retrying session on `{base_url}/batches`.
+
+    Retries (429 with Retry-After, 5xx, dropped connections, timeouts) come from dlt's
+    request `Client`, configured by `[runtime] request_max_attempts`, `request_backoff_factor`,
+    `request_timeout` and `request_max_retry_delay`. Status errors are not raised by the
+    session: we turn them into errors that carry the API's message.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        provider: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = Client(raise_for_status=False).session
+        self.session.headers.update(headers or {})
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+        if provider:
+            self.session.headers["x-portkey-provider"] = provider
+        self.session.hooks["response"].append(self._count_attempt)
+        self.list_requests = 0
+        self.retrieve_requests = 0
+        self.attempts = 0
+
+    def _count_attempt(self, response: Response, *args: Any, **kwargs: Any) -> None:
+        self.attempts += 1
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Response:
+        response = self.session.get(f"{self.base_url}{path}", params=params)
+        if response.status_code in (401, 403, 404):
+            raise ApiRefusedError(response.status_code, api_message(response))
+        if response.status_code >= 400:
+            raise BatchesApiError(
+                f"GET {path} failed with HTTP {response.status_code} after retries: "
+                f"{api_message(response)}"
+            )
+        return response
+
+    def pages(self, on_page: Callable[[int, int], None] | None = None) -> Iterator[list[dict]]:
+        """Yields each list page's batches, newest first, until `has_more` is false.
+
+        Guards what the API does not: a repeated id or a cursor that does not advance,
+        `has_more` with empty `data`, and a body that is not a list page all raise, so a
+        run can never loop forever. A page without `has_more` is the last one: providers
+        behind a gateway that ignore the cursor return everything at once.
+        """
+        seen: set[str] = set()
+        after: str | None = None
+        pages = 0
+        while True:
+            params: dict[str, Any] = {"limit": PAGE_LIMIT}
+            if after is not None:
+                params["after"] = after
+            self.list_requests += 1
+            data, has_more = parse_list_page(self._get("/batches", params))
+            for batch in data:
+                if batch["id"] in seen:
+                    raise InvalidPageError(
+                        f"the API repeated batch {batch['id']} in one run "
+                        f"(page {pages + 1}, after={after}): its cursor does not advance"
+                    )
+                seen.add(batch["id"])
+            pages += 1
+            if on_page is not None:
+                on_page(pages, len(seen))
+            if data:
+                yield data
+            if not has_more:
+                return
+            if not data:
+                raise InvalidPageError(
+                    f"the API said has_more with an empty page (page {pages}, after={after})"
+                )
+            after = data[-1]["id"]
+
+    def retrieve(self, batch_id: str) -> dict | None:
+        """One batch by id, or None when the API no longer knows it (404)."""
+        self.retrieve_requests += 1
+        try:
+            response = self._get(f"/batches/{batch_id}")
+        except ApiRefusedError as refused:
+            if refused.status == 404:
+                return None
+            raise
+        batch = parse_json(response)
+        if not isinstance(batch, dict) or not isinstance(batch.get("id"), str):
+            raise InvalidPageError(f"GET /batches/{batch_id} did not return a batch object")
+        return batch
+
+
+def parse_json(response: Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        start = (response.text or "")[:120].replace("\n", " ")
+        raise InvalidPageError(
+            f"the API answered HTTP {response.status_code} with a body that is not JSON: {start!r}"
+        ) from None
+
+
+def parse_list_page(response: Response) -> tuple[list[dict], bool]:
+    """Checks the body's shape, not only its status: gateways answer 200 with other bodies."""
+    body = parse_json(response)
+    if not isinstance(body, dict):
+        raise InvalidPageError("the API answered with JSON that is not a list page")
+    if "html-message" in body:
+        raise InvalidPageError(
+            f"the gateway could not use its upstream's answer: {str(body['html-message'])[:200]!r}"
+        )
+    data = body.get("data")
+    if body.get("object", "list") != "list" or not isinstance(data, list):
+        keys = ", ".join(sorted(body)[:8])
+        raise InvalidPageError(f"the API answered with JSON that is not a list page (keys: {keys})")
+    for batch in data:
+        if (
+            not isinstance(batch, dict)
+            or not isinstance(batch.get("id"), str)
+            or not isinstance(batch.get("created_at"), int | float)
+        ):
+            raise InvalidPageError("a list page holds an entry without a string id and created_at")
+    return data, body.get("has_more") is True

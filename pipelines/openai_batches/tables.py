@@ -1,0 +1,117 @@
+"""Turns pages of Batch objects into Arrow tables, column by column.
+
+dlt normalizes Python dicts row by row, which costs more than fetching them. Arrow tables
+skip that step, so the loader flattens the few nested objects itself, with fixed types:
+the columns exist with the right type even when every value so far is null.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from .settings import (
+    KNOWN_FIELDS,
+    MILLISECONDS_THRESHOLD,
+    REQUEST_COUNT_FIELDS,
+    STRING_FIELDS,
+    TIMESTAMP_FIELDS,
+    USAGE_FIELDS,
+)
+
+# Microseconds, not seconds: dlt maps second precision to a DuckDB type without time zone.
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def to_seconds(value: Any) -> int | None:
+    """Unix seconds; providers behind a gateway send milliseconds, or floats."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = int(value)
+    return seconds // 1000 if seconds >= MILLISECONDS_THRESHOLD else seconds
+
+
+def _nested(batch: dict, path: Sequence[str]) -> Any:
+    value: Any = batch
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _extra_column(values: list[Any]) -> pa.Array:
+    """A field the API added later: keep its type when Arrow can infer one, else JSON text."""
+    if any(isinstance(v, dict | list) for v in values):
+        return pa.array([_json_or_none(v) for v in values], pa.string())
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def batches_table(batches: Sequence[dict], account: str) -> pa.Table:
+    """One row per batch: the flat fields, `request_counts__*`, `usage__*`, JSON metadata."""
+    columns: dict[str, pa.Array] = {
+        name: pa.array([b.get(name) for b in batches], pa.string()) for name in STRING_FIELDS
+    }
+    for name in TIMESTAMP_FIELDS:
+        seconds = pa.array([to_seconds(b.get(name)) for b in batches], pa.timestamp("s", tz="UTC"))
+        columns[name] = seconds.cast(TIMESTAMP)
+    for name in REQUEST_COUNT_FIELDS:
+        columns[f"request_counts__{name}"] = pa.array(
+            [_int_or_none(_nested(b, ("request_counts", name))) for b in batches], pa.int64()
+        )
+    for path in USAGE_FIELDS:
+        columns["usage__" + "__".join(path)] = pa.array(
+            [_int_or_none(_nested(b, ("usage", *path))) for b in batches], pa.int64()
+        )
+    columns["metadata"] = pa.array([_json_or_none(b.get("metadata")) for b in batches], pa.string())
+    columns["account"] = pa.array([account] * len(batches), pa.string())
+    extras = sorted({key for b in batches for key in b} - KNOWN_FIELDS)
+    for name in extras:
+        columns[name] = _extra_column([b.get(name) for b in batches])
+    return _table(columns, keys=("id", "account"))
+
+
+def _table(columns: dict[str, pa.Array], keys: Sequence[str]) -> pa.Table:
+    """Key columns are declared non-nullable, as dlt's primary-key hints say they are."""
+    fields = [
+        pa.field(name, array.type, nullable=name not in keys) for name, array in columns.items()
+    ]
+    return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
+
+
+def errors_table(batches: Sequence[dict], account: str) -> pa.Table:
+    """One row per entry of `errors.data`, keyed by batch and position."""
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("account", "batch_id", "position", "code", "message", "param", "line")
+    }
+    for batch in batches:
+        entries = _nested(batch, ("errors", "data")) or []
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            rows["account"].append(account)
+            rows["batch_id"].append(batch["id"])
+            rows["position"].append(position)
+            for key in ("code", "message", "param"):
+                value = entry.get(key)
+                rows[key].append(None if value is None else str(value))
+            rows["line"].append(_int_or_none(entry.get("line")))
+    types = {"position": pa.int64(), "line": pa.int64()}
+    columns = {
+        name: pa.array(values, types.get(name, pa.string())) for name, values in rows.items()
+    }
+    return _table(columns, keys=("account", "batch_id", "position"))

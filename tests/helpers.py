@@ -1,0 +1,165 @@
+"""Test helpers: the CLI in a subprocess, and a database compared with the simulator."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from batchlens.simulator.server import Simulator
+
+# Recognisable, so that a leak anywhere is found by a plain byte search.
+KEY = "sk-test-CANARY-7f3a9c51e2d8-batchlens"
+TIMESTAMPS = (
+    "created_at",
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "OPENAI_"))}
+    env.update(
+        OPENAI_API_KEY=KEY,
+        RUNTIME__DLTHUB_TELEMETRY="false",
+        # fast retries: the faults are on loopback, not in a real outage
+        RUNTIME__REQUEST_BACKOFF_FACTOR="0.02",
+        RUNTIME__REQUEST_MAX_RETRY_DELAY="0.5",
+        RUNTIME__REQUEST_TIMEOUT="3",
+    )
+    env.update(extra)
+    return env
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "batchlens", *args]
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli_command(*args),
+        cwd=cwd,
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def extract(
+    sim: Simulator, db: Path, *more: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_cli("extract", "--db", str(db), "--base-url", sim.url, *more, cwd=db.parent, env=env)
+
+
+def summary(result: subprocess.CompletedProcess[str]) -> dict[str, float]:
+    """The key=value pairs of the one summary line on stdout."""
+    lines = [line for line in result.stdout.splitlines() if line.startswith("batchlens extract:")]
+    assert len(lines) == 1, result.stdout + result.stderr
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)\b", lines[0])}
+
+
+def epoch(value: object) -> int | None:
+    return None if value is None else int(value.timestamp())  # type: ignore[attr-defined]
+
+
+def stored_batches(db: Path, account: str = "default") -> dict[str, dict]:
+    """Every stored batch in the API's own shape (the fields the comparison covers)."""
+    columns = ", ".join(
+        [
+            "id",
+            "status",
+            "endpoint",
+            "model",
+            *TIMESTAMPS,
+            "request_counts__total",
+            "request_counts__completed",
+            "request_counts__failed",
+            "usage__total_tokens",
+            "output_file_id",
+            "error_file_id",
+        ]
+    )
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            f"select {columns} from openai_batches.batches where account = ?", [account]
+        ).fetchall()
+        names = [d[0] for d in con.description]
+        errors = con.execute(
+            "select batch_id, code, message, line from openai_batches.batches__errors__data "
+            "where account = ? order by batch_id, position",
+            [account],
+        ).fetchall()
+    stored = {}
+    for row in rows:
+        record = dict(zip(names, row, strict=True))
+        for name in TIMESTAMPS:
+            record[name] = epoch(record[name])
+        record["errors"] = []
+        stored[record["id"]] = record
+    for batch_id, code, message, line in errors:
+        stored[batch_id]["errors"].append((code, message, line))
+    return stored
+
+
+def expected_batches(visible: list[dict]) -> dict[str, dict]:
+    """The same fields, read straight from the simulator's objects."""
+    expected = {}
+    for batch in visible:
+        counts = batch.get("request_counts") or {}
+        errors = (batch.get("errors") or {}).get("data") or []
+        expected[batch["id"]] = {
+            "id": batch["id"],
+            "status": batch["status"],
+            "endpoint": batch["endpoint"],
+            "model": batch.get("model"),
+            **{name: batch.get(name) for name in TIMESTAMPS},
+            "request_counts__total": counts.get("total"),
+            "request_counts__completed": counts.get("completed"),
+            "request_counts__failed": counts.get("failed"),
+            "usage__total_tokens": (batch.get("usage") or {}).get("total_tokens"),
+            "output_file_id": batch.get("output_file_id"),
+            "error_file_id": batch.get("error_file_id"),
+            "errors": [(e.get("code"), e.get("message"), e.get("line")) for e in errors],
+        }
+    return expected
+
+
+def assert_matches_history(db: Path, sim: Simulator, account: str = "default") -> None:
+    stored = stored_batches(db, account)
+    expected = expected_batches(sim.visible())
+    assert stored.keys() == expected.keys()
+    different = [i for i in expected if stored[i] != expected[i]]
+    assert not different, (different[:3], stored[different[0]], expected[different[0]])
+
+
+def snapshot(db: Path) -> tuple:
+    """Everything a failed run must leave exactly as it was: rows and incremental state."""
+    if not db.exists():
+        return ()
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = 'openai_batches' and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()
+        contents = tuple(
+            (
+                name,
+                sorted(map(repr, con.execute(f'select * from openai_batches."{name}"').fetchall())),
+            )
+            for (name,) in tables
+        )
+    return contents

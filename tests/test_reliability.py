@@ -1,0 +1,163 @@
+"""Faults, crashes, overlapping runs and secrets: the database always ends equal to the API."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from batchlens.extract import state_dir
+from batchlens.simulator.server import Simulator
+from helpers import KEY, assert_matches_history, cli_command, cli_env, extract, summary
+
+
+@pytest.fixture
+def big_sim() -> Simulator:
+    with Simulator(batches=6000, seed=5, api_key=KEY) as simulator:
+        yield simulator
+
+
+def start_extract(sim: Simulator, db: Path, *more: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        cli_command("extract", "--db", str(db), "--base-url", sim.url, *more),
+        cwd=db.parent, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen, timeout: float = 60) -> bool:
+    """Polls fast; False when the process ended before the condition held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.002)
+    raise AssertionError("timed out waiting")
+
+
+def packages_in(db: Path, stage: str) -> Callable[[], bool]:
+    """True once dlt has a package in `normalize/extracted` or `load/normalized`."""
+    folder = state_dir(db) / "pipelines" / "batchlens" / stage
+    return lambda: folder.is_dir() and any(folder.iterdir())
+
+
+def assert_no_duplicates(db: Path) -> None:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows, ids = con.execute(
+            "select count(*), count(distinct (account, id)) from openai_batches.batches"
+        ).fetchone()
+    assert rows == ids
+
+
+@pytest.mark.parametrize("every", [3, 5])
+@pytest.mark.parametrize("kind", ["429", "500", "502", "503", "drop"])
+def test_faults_are_retried_and_the_result_is_complete(
+    sim: Simulator, db: Path, kind: str, every: int
+) -> None:
+    sim.inject(kind, every=every, retry_after="0")
+    result = extract(sim, db)
+    assert result.returncode == 0, result.stderr
+    assert_matches_history(db, sim)
+    assert sim.faults_injected >= 1
+    assert summary(result)["retries"] == sim.faults_injected
+    # incremental, still under faults
+    sim.advance(2 * 86400)
+    sim.add_batches(120, same_second=False)
+    result = extract(sim, db)
+    assert result.returncode == 0, result.stderr
+    assert_matches_history(db, sim)
+
+
+def test_retry_after_is_honoured(sim: Simulator, db: Path) -> None:
+    sim.inject("429", times=1, retry_after="2")
+    started = time.monotonic()
+    assert extract(sim, db).returncode == 0
+    assert time.monotonic() - started >= 2
+
+
+@pytest.mark.parametrize(
+    "stage",
+    ["mid-pagination", "normalize/extracted", "load/normalized"],
+)
+def test_sigkill_at_any_point_then_a_good_run(big_sim: Simulator, db: Path, stage: str) -> None:
+    # a first good run, so the killed one is incremental with history behind it
+    assert extract(big_sim, db).returncode == 0
+    big_sim.advance(3 * 86400)
+    big_sim.add_batches(3000, same_second=False)
+    big_sim.reset_requests()
+    if stage == "mid-pagination":
+        condition = lambda: big_sim.list_requests >= 5  # noqa: E731
+    else:
+        condition = packages_in(db, stage)
+    process = start_extract(big_sim, db)
+    caught = wait_for(condition, process)
+    process.kill()
+    process.communicate()
+    assert caught, f"the run ended before reaching {stage}"
+    result = extract(big_sim, db)
+    assert result.returncode == 0, result.stderr
+    assert_matches_history(db, big_sim)
+    assert_no_duplicates(db)
+
+
+def test_sigterm_leaves_the_database_consistent(big_sim: Simulator, db: Path) -> None:
+    process = start_extract(big_sim, db)
+    assert wait_for(lambda: big_sim.list_requests >= 10, process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    result = extract(big_sim, db)
+    assert result.returncode == 0, result.stderr
+    assert_matches_history(db, big_sim)
+
+
+def test_two_runs_started_together_one_wins_the_other_exits_3(big_sim: Simulator, db: Path) -> None:
+    first = start_extract(big_sim, db)
+    assert wait_for(lambda: big_sim.list_requests >= 1, first)
+    started = time.monotonic()
+    second = start_extract(big_sim, db)
+    _, stderr = second.communicate(timeout=30)
+    assert second.returncode == 3, stderr
+    assert time.monotonic() - started < 2 + 1.5  # give-up time plus interpreter start-up
+    assert f"pid {first.pid}" in stderr
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    assert_matches_history(db, big_sim)
+
+
+def test_the_key_appears_nowhere(sim: Simulator, tmp_path: Path) -> None:
+    """Success, failures and faults with a recognisable key; then search every byte written."""
+    db = tmp_path / "secret.duckdb"
+    outputs = []
+    header = "x-portkey-api-key: pk-CANARY-header-secret-99"
+    for setup in (
+        lambda: None,
+        lambda: sim.inject("500", times=30),
+        lambda: sim.inject("malformed", times=3),
+        lambda: sim.inject("429", every=2, retry_after="0"),
+    ):
+        sim.clear_faults()
+        setup()
+        result = extract(
+            sim, db, "--header", header, env=cli_env(RUNTIME__REQUEST_MAX_ATTEMPTS="3")
+        )
+        outputs.append(result.stdout + result.stderr)
+        sim.advance(3600)
+    wrong = extract(sim, db, env=cli_env(OPENAI_API_KEY=KEY + "-but-wrong"))
+    assert wrong.returncode == 4
+    outputs.append(wrong.stdout + wrong.stderr)
+    secrets = (KEY, "pk-CANARY-header-secret-99")
+    for text in outputs:
+        assert not any(secret in text for secret in secrets)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in written) and len(written) > 3
+    for path in written:
+        content = path.read_bytes()
+        assert not any(secret.encode() in content for secret in secrets), path
