@@ -71,25 +71,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import database_path, parse_headers, resolve_account
-    from .extract import Progress, run_extraction
+    from .config import database_path, parse_headers, resolve_accounts
+    from .extract import Progress, extract_accounts
 
     db = database_path(args.db)
-    account = resolve_account(args.base_url, args.provider, parse_headers(args.header))
-    for secret in account.secrets():
-        redact.add(secret)
-    summary = run_extraction(db, account, full=args.full, progress=Progress())
-    print(summary.line(db), flush=True)
-    _build_models(db, quiet=True)
-    return errors.OK
-
-
-def _build_models(db: Path, quiet: bool = False) -> None:
-    from .models import build_models
-
-    views = build_models(db)
-    if not quiet:
-        print(f"batchlens models: built {len(views)} views in {db}")
+    accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
+    for account in accounts:
+        for secret in account.secrets():
+            redact.add(secret)
+    several = len(accounts) > 1
+    runs = extract_accounts(db, accounts, full=args.full, progress=Progress(), isolate=several)
+    exit_code = errors.OK
+    for run in runs:
+        if run.summary is not None:
+            print(run.summary.line(db, run.account if several else None), flush=True)
+            continue
+        code, message = errors.classify(run.error) or (errors.FAILED, str(run.error))
+        exit_code = exit_code or code  # the first failing account's code
+        print(f"batchlens extract: account={run.account} failed exit={code}", flush=True)
+        print(redact(f"batchlens: account {run.account}: {message}"), file=sys.stderr)
+    return exit_code
 
 
 def _models(args: argparse.Namespace, redact: Redactor) -> int:
@@ -98,7 +99,10 @@ def _models(args: argparse.Namespace, redact: Redactor) -> int:
     db = database_path(args.db)
     if not db.exists():
         raise errors.UsageError(f"no database at {db}: run `batchlens extract` first")
-    _build_models(db)
+    from .models import build_models
+
+    views = build_models(db)
+    print(f"batchlens models: built {len(views)} views in {db}")
     return errors.OK
 
 

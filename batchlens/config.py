@@ -21,6 +21,7 @@ from .errors import UsageError
 SECTION = "sources.openai_batches"
 DEFAULT_DB = "openai_batches.duckdb"
 _SECRET_HEADER = re.compile(r"key|auth|token|secret|password|config", re.IGNORECASE)
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _HEADER = re.compile(r"^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*:\s*(.*?)\s*$")
 
 
@@ -58,14 +59,60 @@ def parse_headers(values: list[str] | None) -> dict[str, str]:
 
 
 def _config(key: str) -> object:
+    """A value from any dlt provider (env, secrets.toml, config.toml), None when unset."""
     value = dlt.config.get(f"{SECTION}.{key}")
     return value if value not in ("", None) else None
 
 
-def resolve_account(
+def _headers(key: str) -> dict[str, str]:
+    value = _config(key) or {}
+    if not isinstance(value, dict):
+        raise UsageError(f"[{SECTION}.{key}] must be a table of header = value")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _base_url(value: object) -> str:
+    url = str(value or DEFAULT_BASE_URL)
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise UsageError(f"the base URL must start with http:// or https://, got {url!r}")
+    return url
+
+
+def configured_account_names() -> list[str]:
+    """Names under `[sources.openai_batches.accounts.<name>]`, in config.toml or secrets.toml.
+
+    dlt returns a table from the first provider that has it, and an account's settings are
+    usually split between config.toml (URL, headers) and secrets.toml (key): ask each.
+    """
+    names: dict[str, None] = {}
+    for provider in dlt.config.config_providers:
+        value, _ = provider.get_value("accounts", dict, None, *SECTION.split("."))
+        if isinstance(value, dict):
+            names.update(dict.fromkeys(str(name) for name in value))
+    for name in names:
+        if not _ACCOUNT_NAME.match(name):
+            raise UsageError(f"account names may use letters, digits, - and _ only: {name!r}")
+    return list(names)
+
+
+def resolve_accounts(
     base_url: str | None = None,
     provider: str | None = None,
     headers: dict[str, str] | None = None,
+) -> list[Account]:
+    """The configured accounts, or one account from the flags and the top-level settings.
+
+    `--base-url` means "this one place": it overrides the configured accounts. `--provider`
+    and `--header` apply to every account.
+    """
+    names = [] if base_url else configured_account_names()
+    if not names:
+        return [_top_level_account(base_url, provider, headers)]
+    return [_configured_account(name, provider, headers) for name in names]
+
+
+def _top_level_account(
+    base_url: str | None, provider: str | None, headers: dict[str, str] | None
 ) -> Account:
     api_key = dlt.secrets.get(f"{SECTION}.api_key") or os.environ.get("OPENAI_API_KEY")
     if not api_key:
@@ -73,16 +120,26 @@ def resolve_account(
             "no API key: set OPENAI_API_KEY, SOURCES__OPENAI_BATCHES__API_KEY, "
             "or api_key under [sources.openai_batches] in .dlt/secrets.toml"
         )
-    configured_headers = dlt.secrets.get(f"{SECTION}.headers") or {}
-    if not isinstance(configured_headers, dict):
-        raise UsageError("[sources.openai_batches] headers must be a table of name = value")
-    url = base_url or _config("base_url") or DEFAULT_BASE_URL
-    if not re.match(r"^https?://[^/\s]+", str(url)):
-        raise UsageError(f"the base URL must start with http:// or https://, got {url!r}")
     return Account(
         name=str(_config("account") or DEFAULT_ACCOUNT),
-        base_url=str(url),
+        base_url=_base_url(base_url or _config("base_url")),
         api_key=str(api_key),
         provider=provider or _config("provider"),
-        headers={**{str(k): str(v) for k, v in configured_headers.items()}, **(headers or {})},
+        headers={**_headers("headers"), **(headers or {})},
+    )
+
+
+def _configured_account(name: str, provider: str | None, headers: dict[str, str] | None) -> Account:
+    prefix = f"accounts.{name}"
+    key_env = _config(f"{prefix}.api_key_env")
+    api_key = _config(f"{prefix}.api_key") or (os.environ.get(str(key_env)) if key_env else None)
+    if not api_key:
+        where = f"the env variable {key_env}" if key_env else f"api_key under [{SECTION}.{prefix}]"
+        raise UsageError(f"no API key for account {name!r}: set {where}")
+    return Account(
+        name=name,
+        base_url=_base_url(_config(f"{prefix}.base_url") or _config("base_url")),
+        api_key=str(api_key),
+        provider=provider or _config(f"{prefix}.provider") or _config("provider"),
+        headers={**_headers("headers"), **_headers(f"{prefix}.headers"), **(headers or {})},
     )

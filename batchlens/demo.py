@@ -28,8 +28,7 @@ def run_demo(db: Path, batches: int = 2000) -> int:
         sim.advance(6 * 3600)
         sim.add_batches(30, same_second=True)
         print(run_extraction(db, account, progress=Progress()).line(db))
-    views = build_models(db)
-    print(f"batchlens demo: built {len(views)} views; the report:\n")
+    print(f"batchlens demo: built {len(build_models(db))} views; the report:\n")
     print(report(db, fmt="table", days=30))
     print(f'\nExplore it: duckdb {db} "select * from openai_batches.batch_facts limit 10"')
     return errors.OK

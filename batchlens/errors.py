@@ -15,6 +15,7 @@ FAILED = 1  # failure after retries, or an answer that is not a valid list page
 USAGE = 2  # usage or configuration error
 LOCKED = 3  # another process holds the database
 REFUSED = 4  # the API refused the credentials or the URL (401/403/404)
+INTERRUPTED = 130  # SIGINT or SIGTERM, as shells report it
 
 
 class BatchlensError(Exception):
@@ -46,6 +47,8 @@ _DUCKDB_LOCK = re.compile(r"Conflicting lock is held in (?P<holder>.+?) \(PID (?
 def classify(exc: BaseException) -> tuple[int, str] | None:
     """Exit code and one-line message for a known failure, None for a bug."""
     for cause in causes(exc):
+        if isinstance(cause, KeyboardInterrupt):  # dlt's SignalReceivedException too
+            return INTERRUPTED, "interrupted; the next run completes or discards what this one left"
         if isinstance(cause, BatchlensError):
             return cause.exit_code, str(cause)
         if isinstance(cause, ApiRefusedError):

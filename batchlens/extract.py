@@ -24,6 +24,7 @@ from openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TAB
 from .config import Account
 from .errors import UsageError, classify
 from .lock import DatabaseLock
+from .models import build_models
 
 PIPELINE_NAME = "batchlens"
 
@@ -52,9 +53,10 @@ class Summary:
     still_open: int = 0
     seconds: float = 0.0
 
-    def line(self, db: Path) -> str:
+    def line(self, db: Path, account: str | None = None) -> str:
+        named = f"account={account} " if account else ""
         return (
-            f"batchlens extract: pages={self.pages} requests={self.requests} "
+            f"batchlens extract: {named}pages={self.pages} requests={self.requests} "
             f"new={self.new} updated={self.updated} still_open={self.still_open} "
             f"retries={self.retries} seconds={self.seconds:.2f} db={db}"
         )
@@ -120,40 +122,91 @@ def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
         )
 
 
+@dataclass
+class AccountRun:
+    """One account's outcome: a summary, or the error that stopped it."""
+
+    account: str
+    summary: Summary | None = None
+    error: BaseException | None = None
+
+
 def run_extraction(
     db: Path,
     account: Account,
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    build_views: bool = True,
 ) -> Summary:
-    started = time.monotonic()
+    """Loads one account; any failure propagates and leaves the database as it was."""
+    (run,) = extract_accounts(db, [account], full, progress, build_views, isolate=False)
+    assert run.summary is not None
+    return run.summary
+
+
+def extract_accounts(
+    db: Path,
+    accounts: list[Account],
+    full: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    build_views: bool = True,
+    isolate: bool = True,
+) -> list[AccountRun]:
+    """Loads each account in its own load package, then rebuilds the views, under one lock.
+
+    With `isolate`, a failing account is reported and the others still load: each
+    account's data and state commit together, so a failure loses nothing already loaded.
+    """
     check_database_path(db)
     state_dir(db).mkdir(exist_ok=True)
+    runs: list[AccountRun] = []
     with DatabaseLock(state_dir(db) / "lock"):
         _probe_database(db)
         pipeline = open_pipeline(db)
         if pipeline.has_pending_data:
             # A run killed during load left a package: land it before extracting more.
             pipeline.run()
-        before = _row_counts(pipeline)
-        source = openai_batches(
-            api_key=account.api_key,
-            base_url=account.base_url,
-            provider=account.provider,
-            headers=account.headers,
-            account=account.name,
-            full=full,
-            progress=progress,
-        )
-        info = pipeline.run(source)
-        after = _row_counts(pipeline)
-        summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
-        for lists, retrieves, attempts, changes, still_open in _run_rows(pipeline, info.loads_ids):
-            summary.pages += lists
-            summary.requests += lists + retrieves
-            summary.retries += max(0, attempts - lists - retrieves)
-            summary.updated += changes
-            summary.still_open += still_open
+        for account in accounts:
+            try:
+                summary = _extract_one(pipeline, account, full, progress)
+                runs.append(AccountRun(account.name, summary))
+            except Exception as exc:
+                # Only an extraction failure is isolated: a package stuck in load would make
+                # dlt's next run() load it instead of extracting the next account.
+                if not isolate or classify(exc) is None or pipeline.has_pending_data:
+                    raise
+                runs.append(AccountRun(account.name, error=exc))
+        if build_views:
+            build_models(db)
+    return runs
+
+
+def _extract_one(
+    pipeline: dlt.Pipeline,
+    account: Account,
+    full: bool,
+    progress: Callable[[int, int], None] | None,
+) -> Summary:
+    started = time.monotonic()
+    before = _row_counts(pipeline)
+    source = openai_batches(
+        api_key=account.api_key,
+        base_url=account.base_url,
+        provider=account.provider,
+        headers=account.headers,
+        account=account.name,
+        full=full,
+        progress=progress,
+    )
+    info = pipeline.run(source)
+    after = _row_counts(pipeline)
+    summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
+    for lists, retrieves, attempts, changes, still_open in _run_rows(pipeline, info.loads_ids):
+        summary.pages += lists
+        summary.requests += lists + retrieves
+        summary.retries += max(0, attempts - lists - retrieves)
+        summary.updated += changes
+        summary.still_open += still_open
     summary.seconds = time.monotonic() - started
     return summary
 

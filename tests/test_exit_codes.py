@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -192,4 +191,3 @@ def test_help_lists_the_exit_codes(tmp_path: Path) -> None:
     result = run_cli("extract", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "4 API refused" in " ".join(result.stdout.split())
-    assert os.environ.get("OPENAI_API_KEY", "") not in ("", result.stdout)

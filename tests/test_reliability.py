@@ -119,8 +119,9 @@ def test_sigterm_leaves_the_database_consistent(big_sim: Simulator, db: Path) ->
 
 
 def test_two_runs_started_together_one_wins_the_other_exits_3(big_sim: Simulator, db: Path) -> None:
+    big_sim.inject("timeout", times=1, on="list", delay=2.5)  # a slow page keeps it running
     first = start_extract(big_sim, db)
-    assert wait_for(lambda: big_sim.list_requests >= 1, first)
+    assert wait_for(lambda: big_sim.faults_injected >= 1, first)
     started = time.monotonic()
     second = start_extract(big_sim, db)
     _, stderr = second.communicate(timeout=30)

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from batchlens.simulator import faults
+from batchlens.simulator import faults, shapes
 from batchlens.simulator.faults import Fault, FaultBook, error_body
 from batchlens.simulator.history import (
     DEFAULT_NOW,
@@ -83,7 +83,11 @@ class Simulator:
         api_key: str = DEFAULT_API_KEY,
         port: int = 0,
         history: Iterable[dict[str, Any]] | None = None,
+        shape: str = "openai",
     ) -> None:
+        if shape not in shapes.SHAPES:
+            raise ValueError(f"shape must be one of {shapes.SHAPES}")
+        self.shape = shape
         self.api_key = api_key
         self.seed = seed
         self._port = port
@@ -267,6 +271,10 @@ class Simulator:
     # --- the API ----------------------------------------------------------------------------
 
     def _list_page(self, query: dict[str, str], fault: Fault | None) -> bytes:
+        if self.shape in ("bedrock", "cohere"):
+            return self._provider_page(query, everything=True)
+        if self.shape == "vertex":
+            return self._provider_page(query, everything=False)
         view = self._view
         limit = _parse_limit(query.get("limit"))
         start = 0
@@ -294,12 +302,35 @@ class Simulator:
         )  # fmt: skip
         return text.encode()
 
+    def _provider_page(self, query: dict[str, str], everything: bool) -> bytes:
+        """Bedrock/Cohere: one page of everything, no has_more. Vertex: page tokens."""
+        view = self._view
+        start, end = 0, len(view.ids)
+        if not everything:
+            token = query.get("after")
+            if token:
+                position = shapes.position_of(token)
+                if position is None or position > len(view.ids):
+                    raise _ApiError(400, f"Invalid page token: {token}", param="after")
+                start = position
+            end = min(start + _parse_limit(query.get("limit")), len(view.ids))
+        data = [shapes.as_provider(self.shape, json.loads(b)) for b in view.bodies[start:end]]
+        body: dict[str, Any] = {"object": "list", "data": data}
+        if not everything:
+            has_more = end < len(view.ids)
+            body["first_id"] = data[0]["id"] if data else None
+            body["last_id"] = shapes.page_token(end) if has_more else None
+            body["has_more"] = has_more
+        return _dumps(body).encode()
+
     def _retrieve(self, batch_id: str, fault: Fault | None) -> bytes:
         view = self._view
         position = view.index.get(batch_id)
         if position is None:
             raise _ApiError(404, f"No batch found with id '{batch_id}'.")
         body = view.bodies[position]
+        if self.shape != "openai":
+            body = _dumps(shapes.as_provider(self.shape, json.loads(body)))
         if fault is not None and fault.kind == "ms_timestamps":
             body = _dumps(faults.to_milliseconds(json.loads(body)))
         return body.encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,13 +24,15 @@ from .settings import (
 )
 from .tables import batches_table, errors_table
 
+log = logging.getLogger("batchlens")
+
 # Hinted so that every column the SQL models read exists with its type from the first
 # load, even while all its values are null (dlt creates no column for nulls only).
 BATCH_COLUMNS: dict[str, TColumnSchema] = {
     **{name: {"data_type": "timestamp", "nullable": True} for name in TIMESTAMP_FIELDS},
     **{
         name: {"data_type": "text", "nullable": True}
-        for name in ("endpoint", "model", "status", "completion_window")
+        for name in ("endpoint", "model", "status", "status_raw", "completion_window")
     },
     **{f"request_counts__{n}": {"data_type": "bigint"} for n in REQUEST_COUNT_FIELDS},
     **{"usage__" + "__".join(p): {"data_type": "bigint"} for p in USAGE_FIELDS},
@@ -124,6 +127,13 @@ def batches(
         "still_open": len(run.open_now),
     }
     yield dlt.mark.with_hints(run_row, EXTRACTIONS_HINTS, create_table_variant=True)
+    if run.unknown_statuses:
+        # Loaded as they are and kept open (refreshed every run) until a known word comes.
+        log.warning(
+            "account %s: unknown status %s stored as-is and treated as open",
+            account,
+            ", ".join(sorted(run.unknown_statuses)),
+        )
     accounts[account] = run.next_state(previous)
 
 

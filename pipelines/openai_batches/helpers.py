@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dlt.sources.helpers.requests import Client, Response
+from requests.adapters import HTTPAdapter
 
 from .settings import PAGE_LIMIT
 
@@ -66,13 +67,16 @@ class BatchesApi:
         self.session.headers["Authorization"] = f"Bearer {api_key}"
         if provider:
             self.session.headers["x-portkey-provider"] = provider
-        self.session.hooks["response"].append(self._count_attempt)
+        self._adapter = _CountingAdapter()
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)
         self.list_requests = 0
         self.retrieve_requests = 0
-        self.attempts = 0
 
-    def _count_attempt(self, response: Response, *args: Any, **kwargs: Any) -> None:
-        self.attempts += 1
+    @property
+    def attempts(self) -> int:
+        """Every attempt sent, retries and dropped connections included."""
+        return self._adapter.sent
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Response:
         response = self.session.get(f"{self.base_url}{path}", params=params)
@@ -101,7 +105,7 @@ class BatchesApi:
             if after is not None:
                 params["after"] = after
             self.list_requests += 1
-            data, has_more = parse_list_page(self._get("/batches", params))
+            data, has_more, last_id = parse_list_page(self._get("/batches", params))
             for batch in data:
                 if batch["id"] in seen:
                     raise InvalidPageError(
@@ -120,7 +124,9 @@ class BatchesApi:
                 raise InvalidPageError(
                     f"the API said has_more with an empty page (page {pages}, after={after})"
                 )
-            after = data[-1]["id"]
+            # `last_id` is the id of the last object for OpenAI, and the page token for a
+            # gateway that maps `after` onto one; the SDK's `data[-1].id` when it is absent.
+            after = last_id or data[-1]["id"]
 
     def retrieve(self, batch_id: str) -> dict | None:
         """One batch by id, or None when the API no longer knows it (404)."""
@@ -137,6 +143,18 @@ class BatchesApi:
         return batch
 
 
+class _CountingAdapter(HTTPAdapter):
+    """Counts attempts below dlt's retry wrapper, where a dropped connection is still seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def send(self, *args: Any, **kwargs: Any) -> Response:
+        self.sent += 1
+        return super().send(*args, **kwargs)
+
+
 def parse_json(response: Response) -> Any:
     try:
         return response.json()
@@ -147,7 +165,7 @@ def parse_json(response: Response) -> Any:
         ) from None
 
 
-def parse_list_page(response: Response) -> tuple[list[dict], bool]:
+def parse_list_page(response: Response) -> tuple[list[dict], bool, str | None]:
     """Checks the body's shape, not only its status: gateways answer 200 with other bodies."""
     body = parse_json(response)
     if not isinstance(body, dict):
@@ -167,4 +185,5 @@ def parse_list_page(response: Response) -> tuple[list[dict], bool]:
             or not isinstance(batch.get("created_at"), int | float)
         ):
             raise InvalidPageError("a list page holds an entry without a string id and created_at")
-    return data, body.get("has_more") is True
+    last_id = body.get("last_id")
+    return data, body.get("has_more") is True, last_id if isinstance(last_id, str) else None

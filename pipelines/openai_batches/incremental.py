@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .providers import map_status
 from .settings import TERMINAL_STATUSES
 from .tables import to_seconds
 
@@ -28,6 +29,7 @@ class AccountProgress:
     max_created_at: int | None = None
     status_changes: int = 0
     batches: int = 0
+    unknown_statuses: set[str] = field(default_factory=set)
 
     @classmethod
     def from_state(cls, state: dict, full: bool) -> AccountProgress:
@@ -48,7 +50,9 @@ class AccountProgress:
                 self.max_created_at is None or created_at > self.max_created_at
             ):
                 self.max_created_at = created_at
-            status = batch.get("status")
+            status, known = map_status(batch.get("status"))
+            if not known:
+                self.unknown_statuses.add(str(status))
             before = self.open_before.get(batch_id)
             if before is not None and before[1] != status:
                 self.status_changes += 1

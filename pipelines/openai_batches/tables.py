@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .providers import map_status
 from .settings import (
     KNOWN_FIELDS,
     MILLISECONDS_THRESHOLD,
@@ -66,6 +67,9 @@ def batches_table(batches: Sequence[dict], account: str) -> pa.Table:
     columns: dict[str, pa.Array] = {
         name: pa.array([b.get(name) for b in batches], pa.string()) for name in STRING_FIELDS
     }
+    raw = [b.get("status") for b in batches]
+    columns["status"] = pa.array([map_status(s)[0] for s in raw], pa.string())
+    columns["status_raw"] = pa.array([s if isinstance(s, str) else None for s in raw], pa.string())
     for name in TIMESTAMP_FIELDS:
         seconds = pa.array([to_seconds(b.get(name)) for b in batches], pa.timestamp("s", tz="UTC"))
         columns[name] = seconds.cast(TIMESTAMP)
