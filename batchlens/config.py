@@ -31,15 +31,20 @@ class Account:
 
     name: str
     base_url: str
-    api_key: str = field(repr=False)
+    api_key: str | None = field(repr=False)
     provider: str | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> list[str]:
         """Values that must never be printed: the key and secret-looking header values."""
-        found = [self.api_key]
-        found += [v for k, v in self.headers.items() if _SECRET_HEADER.search(k)]
-        return found
+        found = [v for k, v in self.headers.items() if _SECRET_HEADER.search(k)]
+        return [self.api_key, *found] if self.api_key else found
+
+
+def _gateway_holds_the_key(headers: dict[str, str]) -> bool:
+    """A Portkey config or virtual key carries the provider's key: none needed here."""
+    names = {name.lower() for name in headers}
+    return bool(names & {"x-portkey-config", "x-portkey-virtual-key"})
 
 
 def database_path(cli_value: str | None) -> Path:
@@ -115,7 +120,8 @@ def _top_level_account(
     base_url: str | None, provider: str | None, headers: dict[str, str] | None
 ) -> Account:
     api_key = dlt.secrets.get(f"{SECTION}.api_key") or os.environ.get("OPENAI_API_KEY")
-    if not api_key:
+    all_headers = {**_headers("headers"), **(headers or {})}
+    if not api_key and not _gateway_holds_the_key(all_headers):
         raise UsageError(
             "no API key: set OPENAI_API_KEY, SOURCES__OPENAI_BATCHES__API_KEY, "
             "or api_key under [sources.openai_batches] in .dlt/secrets.toml"
@@ -123,9 +129,9 @@ def _top_level_account(
     return Account(
         name=str(_config("account") or DEFAULT_ACCOUNT),
         base_url=_base_url(base_url or _config("base_url")),
-        api_key=str(api_key),
+        api_key=str(api_key) if api_key else None,
         provider=provider or _config("provider"),
-        headers={**_headers("headers"), **(headers or {})},
+        headers=all_headers,
     )
 
 
@@ -133,13 +139,14 @@ def _configured_account(name: str, provider: str | None, headers: dict[str, str]
     prefix = f"accounts.{name}"
     key_env = _config(f"{prefix}.api_key_env")
     api_key = _config(f"{prefix}.api_key") or (os.environ.get(str(key_env)) if key_env else None)
-    if not api_key:
+    all_headers = {**_headers("headers"), **_headers(f"{prefix}.headers"), **(headers or {})}
+    if not api_key and not _gateway_holds_the_key(all_headers):
         where = f"the env variable {key_env}" if key_env else f"api_key under [{SECTION}.{prefix}]"
         raise UsageError(f"no API key for account {name!r}: set {where}")
     return Account(
         name=name,
         base_url=_base_url(_config(f"{prefix}.base_url") or _config("base_url")),
-        api_key=str(api_key),
+        api_key=str(api_key) if api_key else None,
         provider=provider or _config(f"{prefix}.provider") or _config("provider"),
-        headers={**_headers("headers"), **_headers(f"{prefix}.headers"), **(headers or {})},
+        headers=all_headers,
     )

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import duckdb
 import requests
 
-from openai_batches.helpers import ApiRefusedError, BatchesApiError
+from openai_batches.helpers import ApiRefusedError, ApiRejectedRequestError, BatchesApiError
 
 OK = 0
 FAILED = 1  # failure after retries, or an answer that is not a valid list page
@@ -53,6 +53,11 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
             return cause.exit_code, str(cause)
         if isinstance(cause, ApiRefusedError):
             return REFUSED, str(cause)
+        if isinstance(cause, ApiRejectedRequestError):
+            hint = ""
+            if "x-portkey-provider" in str(cause):
+                hint = " (pass --provider openai, or an x-portkey-config header)"
+            return USAGE, f"{cause}{hint}"
         if isinstance(cause, BatchesApiError):
             return FAILED, str(cause)
         if isinstance(cause, requests.Timeout):

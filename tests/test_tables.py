@@ -109,3 +109,39 @@ def test_errors_rows_keep_position_and_nulls() -> None:
         ("batch_a", 1, "token_limit_exceeded", None),
     ]
     assert errors_table([full_batch()], "default").num_rows == 0
+
+
+def test_fast_and_tolerant_paths_agree_on_well_formed_pages() -> None:
+    from openai_batches.tables import _fast_columns, _tolerant_columns
+
+    sparse = {"id": "batch_b", "status": "validating", "created_at": 1_700_000_000_000}
+    page = [full_batch(), sparse, {**full_batch(), "id": "batch_c", "usage": None}]
+    fast, tolerant = _fast_columns(page), _tolerant_columns(page)
+    assert fast.keys() == tolerant.keys()
+    for name in fast:
+        assert fast[name].to_pylist() == tolerant[name].to_pylist(), name
+
+
+def test_a_page_with_odd_values_loads_through_the_tolerant_path() -> None:
+    odd = {
+        **full_batch(),
+        "created_at": 1_700_000_000.75,  # a float
+        "request_counts": {"total": "10", "completed": 9, "failed": 1},  # a string count
+    }
+    row = batches_table([odd], "default").to_pylist()[0]
+    assert row["created_at"] == dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert row["request_counts__total"] is None and row["request_counts__completed"] == 9
+
+
+def test_provider_status_words_are_mapped_and_kept() -> None:
+    words = ["InProgress", "JOB_STATE_SUCCEEDED", "stopped", "complete", "Mystery"]
+    page = [{**full_batch(), "id": f"b{i}", "status": w} for i, w in enumerate(words)]
+    table = batches_table(page, "default")
+    assert table.column("status").to_pylist() == [
+        "in_progress",
+        "completed",
+        "cancelled",
+        "completed",
+        "mystery",
+    ]
+    assert table.column("status_raw").to_pylist() == words
