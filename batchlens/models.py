@@ -1,0 +1,225 @@
+"""Builds the SQL models: every file under `sql/` becomes a view in the dataset's schema.
+
+The metric definitions live in SQL only (`sql/staging`, `sql/marts`); this module just
+applies them, in dependency order and in one transaction, so readers never see half of an
+update. Views, not tables: they cost nothing to rebuild after each load and always show
+the current rows.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from openai_batches.settings import (
+    BATCHES_TABLE,
+    DATASET_NAME,
+    ERRORS_TABLE,
+    EXTRACTIONS_TABLE,
+    REQUEST_COUNT_FIELDS,
+    STRING_FIELDS,
+    TIMESTAMP_FIELDS,
+    USAGE_FIELDS,
+)
+
+from .errors import BatchlensError, UsageError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = DATASET_NAME
+LAYERS = ("staging", "marts")  # built in this order; a model may only read earlier layers
+SQL_DIR_ENV = "BATCHLENS_SQL_DIR"
+
+# What a staging model reads from each loaded table, with its type. Used only when a table
+# does not exist yet (a first extraction that found no batch creates no `batches` table):
+# the staging view then reads an empty relation of this shape, so every model exists and
+# answers "nothing" instead of failing, and the next build after a load swaps in the table.
+SOURCE_COLUMNS: dict[str, dict[str, str]] = {
+    BATCHES_TABLE: {
+        **dict.fromkeys(STRING_FIELDS, "varchar"),
+        **dict.fromkeys(TIMESTAMP_FIELDS, "timestamptz"),
+        **{f"request_counts__{name}": "bigint" for name in REQUEST_COUNT_FIELDS},
+        **{"usage__" + "__".join(path): "bigint" for path in USAGE_FIELDS},
+        "metadata": "json",
+        "account": "varchar",
+    },
+    ERRORS_TABLE: {
+        "account": "varchar",
+        "batch_id": "varchar",
+        "position": "bigint",
+        "code": "varchar",
+        "message": "varchar",
+        "param": "varchar",
+        "line": "bigint",
+    },
+    EXTRACTIONS_TABLE: {
+        "account": "varchar",
+        "mode": "varchar",
+        "started_at": "timestamptz",
+        "finished_at": "timestamptz",
+        **dict.fromkeys(
+            (
+                "pages",
+                "list_requests",
+                "retrieve_requests",
+                "http_attempts",
+                "batches_loaded",
+                "status_changes",
+                "still_open",
+            ),
+            "bigint",
+        ),
+        "_dlt_load_id": "varchar",
+        "_dlt_id": "varchar",
+    },
+}
+
+_COMMENT = re.compile(r"--[^\n]*")
+_REFERENCE = re.compile(rf"\b{SCHEMA}\.(\w+)\b")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One SQL file: its view name (the file stem), layer, body and the models it reads."""
+
+    name: str
+    layer: str
+    path: Path
+    sql: str
+    depends_on: frozenset[str]
+
+
+def sql_dir() -> Path:
+    """`sql/` beside the package (an editable install), unless $BATCHLENS_SQL_DIR says else."""
+    override = os.environ.get(SQL_DIR_ENV)
+    return Path(override) if override else Path(__file__).resolve().parents[1] / "sql"
+
+
+def discover(root: Path | None = None) -> list[Model]:
+    """Every model under `root`, in the order it must be built.
+
+    Dependencies are read from the SQL itself (`openai_batches.<model>` references), so
+    adding a model is adding a file: there is no list to keep in step with it.
+    """
+    root = root or sql_dir()
+    files = {
+        path.stem: (layer, path)
+        for layer in LAYERS
+        for path in sorted((root / layer).glob("*.sql"))
+    }
+    if not files:
+        raise BatchlensError(f"no SQL models found under {root}")
+    models = []
+    for name, (layer, path) in files.items():
+        sql = path.read_text().strip().rstrip(";")
+        referenced = set(_REFERENCE.findall(_COMMENT.sub("", sql)))
+        models.append(Model(name, layer, path, sql, frozenset(referenced & set(files) - {name})))
+    return build_order(models)
+
+
+def build_order(models: list[Model]) -> list[Model]:
+    """Layer by layer, each model after the ones it reads; ties by name, so runs repeat."""
+    by_name = {model.name: model for model in models}
+    rank = {layer: index for index, layer in enumerate(LAYERS)}
+    for model in models:
+        for dependency in model.depends_on:
+            if rank[by_name[dependency].layer] > rank[model.layer]:
+                raise BatchlensError(
+                    f"model {model.name} ({model.layer}) reads {dependency}, "
+                    f"which is in the later layer {by_name[dependency].layer}"
+                )
+    waiting = {model.name: set(model.depends_on) for model in models}
+    ready = [(rank[m.layer], m.name) for m in models if not m.depends_on]
+    heapq.heapify(ready)
+    ordered: list[Model] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        ordered.append(by_name[name])
+        for other, needs in waiting.items():
+            if name in needs:
+                needs.remove(name)
+                if not needs:
+                    heapq.heappush(ready, (rank[by_name[other].layer], other))
+    if len(ordered) != len(models):
+        stuck = sorted(name for name, needs in waiting.items() if needs)
+        raise BatchlensError(f"the SQL models read each other in a cycle: {', '.join(stuck)}")
+    return ordered
+
+
+def build_models(db: Path | duckdb.DuckDBPyConnection, root: Path | None = None) -> list[str]:
+    """Create or replace every view, all or none; returns the view names in build order.
+
+    Raises UsageError when the database does not exist or holds no loaded data at all
+    (nothing to build on yet: run `batchlens extract` first).
+    """
+    models = discover(root)
+    if isinstance(db, duckdb.DuckDBPyConnection):
+        return _build(db, models, str(db))
+    if not Path(db).is_file():
+        raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
+    with duckdb.connect(str(db)) as connection:
+        return _build(connection, models, str(db))
+
+
+def _build(connection: duckdb.DuckDBPyConnection, models: list[Model], label: str) -> list[str]:
+    tables = _source_tables(connection)
+    if tables is None:
+        raise UsageError(
+            f"no batches have been loaded into {label} yet; run `batchlens extract` first"
+        )
+    missing = [table for table in SOURCE_COLUMNS if table not in tables]
+    if missing:
+        log.info("building the models over empty %s: not loaded yet", ", ".join(missing))
+    connection.execute("begin transaction")
+    try:
+        for model in models:
+            body = _with_empty_sources(model.sql, missing)
+            try:
+                connection.execute(f"create or replace view {SCHEMA}.{model.name} as\n{body}")
+            except duckdb.Error as exc:
+                first_line = str(exc).splitlines()[0]
+                raise BatchlensError(f"model {model.name} ({model.path}): {first_line}") from exc
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return [model.name for model in models]
+
+
+def _source_tables(connection: duckdb.DuckDBPyConnection) -> set[str] | None:
+    """The loaded tables of the dataset; None when the dataset's schema does not exist."""
+    schemas = connection.execute(
+        "select count(*) from information_schema.schemata "
+        "where catalog_name = current_database() and schema_name = ?",
+        [SCHEMA],
+    ).fetchone()
+    if not schemas or not schemas[0]:
+        return None
+    rows = connection.execute(
+        "select table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = ? "
+        "and table_type = 'BASE TABLE'",
+        [SCHEMA],
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def empty_relation(table: str) -> str:
+    """A subquery with the columns and types of `table` and no rows."""
+    columns = ", ".join(
+        f"cast(null as {kind}) as {name}" for name, kind in SOURCE_COLUMNS[table].items()
+    )
+    return f"(select {columns} limit 0) as {table}"
+
+
+def _with_empty_sources(sql: str, missing: list[str]) -> str:
+    for table in missing:
+        # `(?!\w)`: `openai_batches.batches` must not match `openai_batches.batches__errors__data`
+        sql = re.sub(rf"\b{SCHEMA}\.{table}(?!\w)", empty_relation(table), sql)
+    return sql

@@ -1,0 +1,390 @@
+"""`batchlens report`: the questions people ask every morning, answered from the views.
+
+Nothing here defines a metric. Each section is a query over the views of `sql/marts`
+(see docs/metrics.md); where a section spans several days it adds up the daily counts and
+divides the sums, because an average of daily rates would weigh a quiet day like a busy one.
+Every window is anchored at "as of" (the latest extraction), never at the clock, so the
+same database gives the same report whenever it is read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from .errors import UsageError, classify
+from .models import SCHEMA
+
+FORMATS = ("table", "json")
+WINDOWS = (1, 7, 30)  # days; `--days N` adds N and drops the longer ones
+LONG_FINALIZING_HOURS = 6.0  # finalizing takes minutes; hours means a batch is stuck
+OPEN_BATCHES_SHOWN = 20  # in the table; JSON lists them all
+ERROR_CODES_SHOWN = 10
+WIDTH = 120
+REQUIRED_VIEWS = (
+    "as_of",
+    "active_batches",
+    "failure_rates_daily",
+    "batch_facts",
+    "open_batches",
+    "batch_errors",
+)
+
+AS_OF = f"""
+select
+    as_of,
+    as_of_source,
+    cast(as_of at time zone 'UTC' as date) as as_of_day
+from {SCHEMA}.as_of
+"""
+
+ACTIVE = f"""
+select
+    account,
+    status,
+    batches,
+    oldest_created_at
+from {SCHEMA}.active_batches
+order by
+    account,
+    list_position(['validating', 'in_progress', 'finalizing', 'cancelling'], status)
+"""
+
+# Rates over a window are sums of counts over sums of denominators.
+WINDOW_RATES = f"""
+with
+
+windows as (
+    select unnest($windows) as days
+),
+
+accounts as (
+    select distinct account from {SCHEMA}.active_batches
+),
+
+as_of as (
+    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
+),
+
+totals as (
+    select
+        windows.days,
+        accounts.account,
+        cast(coalesce(sum(daily.terminal), 0) as bigint) as terminal,
+        cast(coalesce(sum(daily.completed), 0) as bigint) as completed,
+        cast(coalesce(sum(daily.failed), 0) as bigint) as failed,
+        cast(coalesce(sum(daily.expired), 0) as bigint) as expired,
+        cast(coalesce(sum(daily.cancelled), 0) as bigint) as cancelled,
+        cast(coalesce(sum(daily.request_total), 0) as bigint) as request_total,
+        cast(coalesce(sum(daily.request_failed), 0) as bigint) as request_failed
+    from windows
+    cross join accounts
+    cross join as_of
+    left join {SCHEMA}.failure_rates_daily as daily
+        on
+            accounts.account = daily.account
+            and daily.day > as_of.as_of_day - windows.days
+            and daily.day <= as_of.as_of_day
+    group by windows.days, accounts.account
+)
+
+select
+    *,
+    cast(failed as double) / nullif(terminal, 0) as failure_rate,
+    cast(expired as double) / nullif(terminal, 0) as expired_rate,
+    cast(request_failed as double) / nullif(request_total, 0) as request_failure_rate
+from totals
+order by days, account
+"""
+
+# Quantiles cannot be added up from daily quantiles: they come from the batches themselves.
+DURATIONS = f"""
+select
+    facts.account,
+    facts.endpoint,
+    facts.model,
+    count(*) as batches,
+    quantile_cont(facts.duration_s, 0.5) as duration_p50_s,
+    quantile_cont(facts.duration_s, 0.9) as duration_p90_s
+from {SCHEMA}.batch_facts as facts
+cross join (
+    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
+) as as_of
+where
+    facts.status = 'completed'
+    and facts.created_day > as_of.as_of_day - $days
+    and facts.created_day <= as_of.as_of_day
+group by facts.account, facts.endpoint, facts.model
+order by batches desc, facts.account, facts.endpoint, facts.model nulls last
+"""
+
+OPEN_BATCHES = f"""
+select
+    batch_id,
+    account,
+    status,
+    created_at,
+    status_since,
+    hours_in_status,
+    expires_at,
+    is_overdue,
+    status = 'finalizing' and hours_in_status > $long_finalizing_hours as is_long_finalizing
+from {SCHEMA}.open_batches
+order by is_overdue desc, is_long_finalizing desc, hours_in_status desc, batch_id
+"""
+
+OPEN_SUMMARY = f"""
+select
+    count(*) as total,
+    count(*) filter (where is_overdue) as overdue,
+    count(*) filter (
+        where status = 'finalizing' and hours_in_status > $long_finalizing_hours
+    ) as long_finalizing
+from {SCHEMA}.open_batches
+"""
+
+ERROR_CODES = f"""
+select
+    errors.code,
+    count(*) as entries,
+    count(distinct errors.account || '/' || errors.batch_id) as batches,
+    arg_max(errors.message, errors.created_at) as example_message
+from {SCHEMA}.batch_errors as errors
+cross join (
+    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
+) as as_of
+where
+    cast(errors.created_at at time zone 'UTC' as date) > as_of.as_of_day - $days
+    and cast(errors.created_at at time zone 'UTC' as date) <= as_of.as_of_day
+group by errors.code
+order by entries desc, errors.code nulls last
+limit $limit
+"""
+
+
+def report(db: Path, fmt: str = "table", days: int = 30) -> str:
+    """The report as text: rich tables for a terminal (`table`) or one JSON document.
+
+    Raises UsageError for a missing database, a file that is not one, missing views
+    (models never built) or bad arguments: each is something the user can fix.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if days < 1:
+        raise UsageError(f"--days must be at least 1, got {days}")
+    data = collect(db, days)
+    return to_json(data) if fmt == "json" else to_table(data)
+
+
+def windows_for(days: int) -> list[int]:
+    """1, 7 and 30 days, cut at `days`, plus `days` itself: --days sets the horizon."""
+    return sorted({window for window in WINDOWS if window < days} | {days})
+
+
+def collect(db: Path, days: int) -> dict[str, Any]:
+    """Every section as plain rows (dicts), read in one read-only session."""
+    db = Path(db)
+    if not db.is_file():
+        raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
+    try:
+        connection = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        if classify(exc):  # held by a writer: the CLI reports it with its own exit code
+            raise
+        first_line = str(exc).splitlines()[0]
+        raise UsageError(f"cannot open the database {db}: {first_line}") from None
+    with connection:
+        connection.execute("set TimeZone = 'UTC'")  # timestamps come back in UTC
+        _require_views(connection, db)
+        as_of = _rows(connection, AS_OF)[0]
+        long_finalizing = {"long_finalizing_hours": LONG_FINALIZING_HOURS}
+        (open_summary,) = _rows(connection, OPEN_SUMMARY, **long_finalizing)
+        return {
+            "database": str(db),
+            "as_of": as_of["as_of"],
+            "as_of_source": as_of["as_of_source"],
+            "days": days,
+            "long_finalizing_hours": LONG_FINALIZING_HOURS,
+            "active": _rows(connection, ACTIVE),
+            "windows": _rows(connection, WINDOW_RATES, windows=windows_for(days)),
+            "durations": _rows(connection, DURATIONS, days=days),
+            "open_batches": {
+                **open_summary,
+                "batches": _rows(connection, OPEN_BATCHES, **long_finalizing),
+            },
+            "error_codes": _rows(connection, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
+        }
+
+
+def _require_views(connection: duckdb.DuckDBPyConnection, db: Path) -> None:
+    rows = connection.execute(
+        "select table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = ? "
+        "and table_type = 'VIEW'",
+        [SCHEMA],
+    ).fetchall()
+    missing = sorted(set(REQUIRED_VIEWS) - {name for (name,) in rows})
+    if missing:
+        raise UsageError(
+            f"the database {db} has no batchlens views ({', '.join(missing)} missing); "
+            f"run `batchlens models --db {db}` after an extraction"
+        )
+
+
+def _rows(connection: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[dict]:
+    cursor = connection.execute(sql, params or None)
+    names = [column[0] for column in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def to_json(data: dict[str, Any]) -> str:
+    """Stable keys, ISO 8601 UTC timestamps, null for a rate without a denominator."""
+    return json.dumps(data, default=_json_value, indent=2, allow_nan=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+# --- terminal -------------------------------------------------------------------------------
+
+
+def to_table(data: dict[str, Any]) -> str:
+    console = Console(file=io.StringIO(), width=WIDTH, record=True, color_system=None)
+    days = data["days"]
+    source = "" if data["as_of_source"] == "extraction" else " (no extraction recorded)"
+    console.print(f"batchlens report for {data['database']}")
+    console.print(
+        f"as of {_when(data['as_of'])} UTC{source}; times are UTC, windows are UTC days "
+        "up to that day"
+    )
+
+    active = _table("Active now", ["account", "status", "batches", "oldest created"])
+    for row in data["active"]:
+        active.add_row(
+            row["account"], row["status"], str(row["batches"]), _when(row["oldest_created_at"])
+        )
+    _show(console, active)
+
+    windows = _table(
+        "Terminal batches by window",
+        ["last", "account", "terminal", "completed", "failed", "expired", "cancelled",
+         "failure", "expired rate", "request failure"],
+    )  # fmt: skip
+    for row in data["windows"]:
+        windows.add_row(
+            f"{row['days']} d",
+            row["account"],
+            *(str(row[key]) for key in ("terminal", "completed", "failed", "expired")),
+            str(row["cancelled"]),
+            _rate(row["failure_rate"]),
+            _rate(row["expired_rate"]),
+            _rate(row["request_failure_rate"]),
+        )
+    _show(console, windows)
+
+    durations = _table(
+        f"Completed batches, last {days} d: duration (in_progress to completed)",
+        ["account", "endpoint", "model", "batches", "p50", "p90"],
+    )
+    for row in data["durations"]:
+        durations.add_row(
+            row["account"],
+            row["endpoint"] or "-",
+            row["model"] or "(none)",
+            str(row["batches"]),
+            _seconds(row["duration_p50_s"]),
+            _seconds(row["duration_p90_s"]),
+        )
+    _show(console, durations)
+
+    open_batches = data["open_batches"]
+    shown = open_batches["batches"][:OPEN_BATCHES_SHOWN]
+    more = open_batches["total"] - len(shown)
+    title = (
+        f"Open batches: {open_batches['total']}, {open_batches['overdue']} overdue, "
+        f"{open_batches['long_finalizing']} finalizing > {data['long_finalizing_hours']:g} h"
+        + (f" ({more} more not shown)" if more > 0 else "")
+    )
+    table = _table(title, ["flag", "batch", "account", "status", "since", "hours", "expires"])
+    for row in shown:
+        table.add_row(
+            _flags(row),
+            row["batch_id"],
+            row["account"],
+            row["status"],
+            _when(row["status_since"]),
+            f"{row['hours_in_status']:.1f}",
+            _when(row["expires_at"]),
+        )
+    _show(console, table)
+
+    errors = _table(
+        f"Most common error codes, last {days} d",
+        ["code", "entries", "batches", "example message"],
+    )
+    for row in data["error_codes"]:
+        errors.add_row(
+            row["code"] or "(none)", str(row["entries"]), str(row["batches"]),
+            row["example_message"] or "",
+        )  # fmt: skip
+    _show(console, errors)
+    return console.export_text()
+
+
+def _table(title: str, columns: Sequence[str]) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False, caption_justify="left")
+    for column in columns:
+        numeric = column in {"batches", "terminal", "completed", "failed", "expired",
+                             "cancelled", "entries", "hours", "p50", "p90"}  # fmt: skip
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "batch")
+    return table
+
+
+def _flags(row: dict[str, Any]) -> str:
+    flags = [name for name, on in (("OVERDUE", row["is_overdue"]),
+                                   ("STUCK", row["is_long_finalizing"])) if on]  # fmt: skip
+    return " ".join(flags)
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.1%}"
+
+
+def _seconds(value: float | None) -> str:
+    """Durations as people say them: 45s, 12m 05s, 3h 20m, 2d 04h."""
+    if value is None:
+        return "-"
+    seconds = round(value)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3_600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    if seconds < 86_400:
+        return f"{seconds // 3_600}h {seconds % 3_600 // 60:02d}m"
+    return f"{seconds // 86_400}d {seconds % 86_400 // 3_600:02d}h"
+
+
+def _show(console: Console, table: Table) -> None:
+    if not table.row_count:
+        table.caption = "(none)"
+    console.print(table)
+    console.print()

@@ -1,0 +1,131 @@
+-- One row per batch: its lifecycle, durations, counts and errors, defined once here.
+with
+
+batches as (
+
+    select * from openai_batches.stg_batches
+
+),
+
+batch_errors as (
+
+    select * from openai_batches.stg_batch_errors
+
+),
+
+errors_per_batch as (
+
+    select
+        account,
+        batch_id,
+        count(*) as error_count,
+        arg_min(code, error_position) as first_error_code
+    from batch_errors
+    group by account, batch_id
+
+),
+
+lifecycle as (
+
+    select
+        *,
+        coalesce(
+            status in ('completed', 'failed', 'expired', 'cancelled'),
+            false
+        ) as is_terminal,
+        coalesce(
+            status in ('validating', 'in_progress', 'finalizing'),
+            false
+        ) as is_active,
+        status = 'completed' as is_completed
+    from batches
+
+),
+
+measured as (
+
+    select
+        lifecycle.*,
+        errors_per_batch.first_error_code,
+        -- the UTC date whatever the session's TimeZone (a bare cast would use the local
+        -- zone): the date of the UTC wall-clock time rebuilt from the instant's microseconds
+        cast(make_timestamp(epoch_us(lifecycle.created_at)) as date) as created_day,
+        case
+            when not lifecycle.is_active
+                then least(
+                    lifecycle.completed_at,
+                    lifecycle.failed_at,
+                    lifecycle.expired_at,
+                    lifecycle.cancelling_at,
+                    lifecycle.cancelled_at
+                )
+        end as ended_at,
+        epoch(lifecycle.in_progress_at) - epoch(lifecycle.created_at) as queue_s,
+        case
+            when lifecycle.is_completed
+                then epoch(lifecycle.completed_at) - epoch(lifecycle.in_progress_at)
+        end as duration_s,
+        case
+            when lifecycle.is_completed
+                then epoch(lifecycle.completed_at) - epoch(lifecycle.finalizing_at)
+        end as finalize_s,
+        case
+            when lifecycle.is_completed
+                then epoch(lifecycle.completed_at) - epoch(lifecycle.created_at)
+        end as turnaround_s,
+        coalesce(
+            lifecycle.status = 'expired'
+            or lifecycle.completed_at > lifecycle.expires_at,
+            false
+        ) as is_sla_breach,
+        coalesce(errors_per_batch.error_count, 0) as error_count
+    from lifecycle
+    left join errors_per_batch
+        on
+            lifecycle.account = errors_per_batch.account
+            and lifecycle.batch_id = errors_per_batch.batch_id
+
+),
+
+final as (
+
+    select
+        batch_id,
+        account,
+        status,
+        endpoint,
+        model,
+        completion_window,
+        created_at,
+        in_progress_at,
+        finalizing_at,
+        completed_at,
+        failed_at,
+        expired_at,
+        cancelling_at,
+        cancelled_at,
+        expires_at,
+        created_day,
+        is_terminal,
+        is_active,
+        ended_at,
+        queue_s,
+        duration_s,
+        finalize_s,
+        turnaround_s,
+        is_sla_breach,
+        request_total,
+        request_completed,
+        request_failed,
+        input_tokens,
+        cached_tokens,
+        output_tokens,
+        reasoning_tokens,
+        total_tokens,
+        error_count,
+        first_error_code
+    from measured
+
+)
+
+select * from final

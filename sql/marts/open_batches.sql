@@ -1,0 +1,65 @@
+-- Every batch not yet terminal, with how long it has been in its current status as of the
+-- latest extraction: where batches stuck in `finalizing` for days show up.
+with
+
+batch_facts as (
+
+    select * from openai_batches.batch_facts
+
+),
+
+as_of as (
+
+    select * from openai_batches.as_of
+
+),
+
+open_batches as (
+
+    select
+        batch_id,
+        account,
+        status,
+        created_at,
+        expires_at,
+        -- a status whose timestamp is missing counts from creation, so it is never NULL
+        coalesce(
+            case status
+                when 'in_progress' then in_progress_at
+                when 'finalizing' then finalizing_at
+                when 'cancelling' then cancelling_at
+            end,
+            created_at
+        ) as status_since
+    from batch_facts
+    where not is_terminal
+
+),
+
+measured as (
+
+    select
+        open_batches.*,
+        (epoch(as_of.as_of) - epoch(open_batches.status_since)) / 3600 as hours_in_status,
+        coalesce(as_of.as_of > open_batches.expires_at, false) as is_overdue
+    from open_batches
+    cross join as_of
+
+),
+
+final as (
+
+    select
+        batch_id,
+        account,
+        status,
+        created_at,
+        status_since,
+        hours_in_status,
+        expires_at,
+        is_overdue
+    from measured
+
+)
+
+select * from final

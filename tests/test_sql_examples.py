@@ -1,0 +1,153 @@
+"""The README's example queries (docs/examples/*.sql) run and answer sensibly.
+
+The simulated history ends just before the real clock, so "as of" (the extraction's start)
+falls right after it and every example's window over the last days has rows in it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from batchlens.config import Account
+from batchlens.extract import run_extraction
+from batchlens.simulator.server import Simulator
+
+API_KEY = "sk-test-sql-examples-0001"
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+MINUTE, HOUR = 60, 3_600
+ACTIVE = {"validating", "in_progress", "finalizing"}
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    db = tmp_path_factory.mktemp("examples") / "examples.duckdb"
+    start = int(time.time()) - HOUR
+    with Simulator(batches=800, seed=3, now=start, api_key=API_KEY) as sim:
+        sim.add_batches(3, scenario="failed_validation")  # errors in the last day, for sure
+        sim.advance(50 * MINUTE)  # validation takes at most 40 minutes
+        run_extraction(db, Account(name="default", base_url=sim.url, api_key=API_KEY))
+        return db, sim.visible()
+
+
+def run_example(db: Path, name: str) -> list[dict[str, Any]]:
+    sql = (EXAMPLES / f"{name}.sql").read_text()
+    with duckdb.connect(str(db), read_only=True) as connection:
+        connection.execute("set TimeZone = 'UTC'")
+        cursor = connection.execute(sql)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def as_of(db: Path) -> datetime:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        (value,) = connection.execute("select as_of from openai_batches.as_of").fetchone()
+    return value.astimezone(UTC)
+
+
+def test_every_example_is_tested() -> None:
+    assert {path.stem for path in EXAMPLES.glob("*.sql")} == {
+        "failure_rate_by_week",
+        "slowest_models",
+        "stuck_batches",
+        "errors_last_day",
+        "active_last_48_hours",
+    }
+
+
+def test_failure_rate_by_week(loaded: tuple[Path, list[dict]]) -> None:
+    db, visible = loaded
+    rows = run_example(db, "failure_rate_by_week")
+    assert 9 <= len(rows) <= 10  # 60 days of history
+    statuses = Counter(b["status"] for b in visible)
+    assert sum(r["terminal"] for r in rows) == sum(
+        statuses[s] for s in ("completed", "failed", "expired", "cancelled")
+    )
+    assert sum(r["failed"] for r in rows) == statuses["failed"]
+    weeks = [r["week"] for r in rows]
+    assert weeks == sorted(weeks, reverse=True)
+    assert all(week.weekday() == 0 for week in weeks)  # Mondays
+    for row in rows:
+        assert 0 <= row["failure_rate"] <= 1 and 0 <= row["request_failure_rate"] <= 1
+        assert row["failure_rate"] == pytest.approx(row["failed"] / row["terminal"])
+
+
+def test_slowest_models(loaded: tuple[Path, list[dict]]) -> None:
+    db, visible = loaded
+    rows = run_example(db, "slowest_models")
+    assert 3 <= len(rows) <= 10
+    p90 = [r["duration_p90_s"] for r in rows]
+    assert p90 == sorted(p90, reverse=True)
+    for row in rows:
+        assert 0 < row["duration_p50_s"] <= row["duration_p90_s"] <= row["duration_max_s"]
+    cutoff = (as_of(db) - timedelta(days=30)).timestamp()
+    recent = Counter(
+        (b["endpoint"], b.get("model"))
+        for b in visible
+        if b["status"] == "completed" and b["created_at"] > cutoff
+    )
+    for row in rows:
+        assert row["batches"] == recent[(row["endpoint"], row["model"])]
+
+
+def test_stuck_batches(loaded: tuple[Path, list[dict]]) -> None:
+    db, visible = loaded
+    rows = run_example(db, "stuck_batches")
+    by_id = {r["batch_id"]: r for r in rows}
+    # the simulator scripts one batch finalizing for 2.5 days
+    finalizing = [by_id[b["id"]] for b in visible if b["status"] == "finalizing"]
+    assert max(r["hours_in_status"] for r in finalizing) > 24
+    assert all(r["is_overdue"] or r["hours_in_status"] > 6 for r in rows)
+    hours = [r["hours_in_status"] for r in rows]
+    assert hours == sorted(hours, reverse=True)
+    now = as_of(db).timestamp()
+    fresh = [
+        b["id"]
+        for b in visible
+        if b["status"] in ("in_progress", "finalizing")
+        and b[f"{b['status']}_at"] > now - 6 * HOUR
+        and b["expires_at"] > now
+    ]
+    assert fresh and not set(fresh) & set(by_id)
+
+
+def test_errors_last_day(loaded: tuple[Path, list[dict]]) -> None:
+    db, visible = loaded
+    rows = run_example(db, "errors_last_day")
+    cutoff = (as_of(db) - timedelta(hours=24)).timestamp()
+    expected = Counter(
+        (b["id"], e["code"])
+        for b in visible
+        if b["created_at"] > cutoff
+        for e in (b.get("errors") or {}).get("data") or []
+    )
+    assert len(expected) >= 3
+    assert Counter((r["batch_id"], r["code"]) for r in rows) == expected
+    assert all(r["status"] == "failed" and r["message"] for r in rows)
+
+
+def test_active_last_48_hours(loaded: tuple[Path, list[dict]]) -> None:
+    db, visible = loaded
+    rows = run_example(db, "active_last_48_hours")
+    assert len(rows) == 48
+    hours = [r["hour"] for r in rows]
+    assert all((b - a) == timedelta(hours=1) for a, b in itertools.pairwise(hours))
+    assert hours[-1] == as_of(db).replace(minute=0, second=0, microsecond=0)
+    assert any(r["active"] > 0 for r in rows)
+    # at the last hour mark: created by then, and not yet ended then
+    last = hours[-1].timestamp()
+    ends = ("completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at")
+    expected = 0
+    for b in visible:
+        ended = min((b[k] for k in ends if b[k] is not None), default=None)
+        if b["status"] in ACTIVE:
+            ended = None
+        expected += b["created_at"] <= last and (ended is None or ended > last)
+    assert rows[-1]["active"] == expected
