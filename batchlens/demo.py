@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from . import errors
@@ -20,7 +21,9 @@ def run_demo(db: Path, batches: int = 2000) -> int:
     db.unlink(missing_ok=True)
     Path(f"{db}.wal").unlink(missing_ok=True)
     shutil.rmtree(state_dir(db), ignore_errors=True)
-    with Simulator(batches=batches, api_key=DEMO_KEY) as sim:
+    # The simulated history ends six hours ago, so the report's "last day" has data in it.
+    now = int(time.time()) - 6 * 3600
+    with Simulator(batches=batches, api_key=DEMO_KEY, now=now) as sim:
         account = Account(name="default", base_url=sim.url, api_key=DEMO_KEY)
         print(f"batchlens demo: simulated Batch API with {batches} batches at {sim.url}")
         print(run_extraction(db, account, progress=Progress()).line(db))

@@ -176,7 +176,9 @@ def extract_accounts(
                 if not isolate or classify(exc) is None or pipeline.has_pending_data:
                     raise
                 runs.append(AccountRun(account.name, error=exc))
-        if build_views:
+        # With every account failed there may be nothing to build on, and the real failure
+        # must not be hidden behind a model error.
+        if build_views and any(run.summary is not None for run in runs):
             build_models(db)
     return runs
 
