@@ -7,6 +7,7 @@ brings its state along in `_dlt_pipeline_state`, which dlt restores from.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ from openai_batches import openai_batches
 from openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
 
 from .config import Account
+from .database import connect, dlt_credentials
 from .errors import UsageError, classify
 from .lock import DatabaseLock
 from .models import build_models
@@ -77,19 +79,19 @@ def check_database_path(db: Path) -> None:
         raise UsageError(f"the database file is not writable: {db}")
 
 
-def open_pipeline(db: Path) -> dlt.Pipeline:
+def open_pipeline(db: Path, connection: duckdb.DuckDBPyConnection) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(str(db)),
+        destination=dlt.destinations.duckdb(dlt_credentials(connection)),
         dataset_name=DATASET_NAME,
         pipelines_dir=str(state_dir(db) / "pipelines"),
     )
 
 
-def _probe_database(db: Path) -> None:
+def _open_database(db: Path) -> duckdb.DuckDBPyConnection:
     """Fails fast, before extracting, when another process has the file open."""
     try:
-        duckdb.connect(str(db)).close()
+        return connect(db)
     except duckdb.Error as exc:
         known = classify(exc)
         if known:
@@ -160,9 +162,8 @@ def extract_accounts(
     check_database_path(db)
     state_dir(db).mkdir(exist_ok=True)
     runs: list[AccountRun] = []
-    with DatabaseLock(state_dir(db) / "lock"):
-        _probe_database(db)
-        pipeline = open_pipeline(db)
+    with DatabaseLock(state_dir(db) / "lock"), contextlib.closing(_open_database(db)) as connection:
+        pipeline = open_pipeline(db, connection)
         if pipeline.has_pending_data:
             # A run killed during load left a package: land it before extracting more.
             pipeline.run()
@@ -179,7 +180,7 @@ def extract_accounts(
         # With every account failed there may be nothing to build on, and the real failure
         # must not be hidden behind a model error.
         if build_views and any(run.summary is not None for run in runs):
-            build_models(db)
+            build_models(connection)
     return runs
 
 

@@ -8,6 +8,7 @@ the current rows.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -28,6 +29,7 @@ from openai_batches.settings import (
     USAGE_FIELDS,
 )
 
+from .database import connect
 from .errors import BatchlensError, UsageError
 
 log = logging.getLogger(__name__)
@@ -163,25 +165,33 @@ def build_models(db: Path | duckdb.DuckDBPyConnection, root: Path | None = None)
         return _build(db, models, str(db))
     if not Path(db).is_file():
         raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
-    with duckdb.connect(str(db)) as connection:
+    with contextlib.closing(connect(Path(db))) as connection:
         return _build(connection, models, str(db))
 
 
 def _build(connection: duckdb.DuckDBPyConnection, models: list[Model], label: str) -> list[str]:
-    tables = _source_tables(connection)
-    if tables is None:
+    loaded = _source_columns(connection)
+    if loaded is None:
         raise UsageError(
             f"no batches have been loaded into {label} yet; run `batchlens extract` first"
         )
-    missing = [table for table in SOURCE_COLUMNS if table not in tables]
-    if missing:
-        log.info("building the models over empty %s: not loaded yet", ", ".join(missing))
+    substitutes = {
+        table: relation
+        for table in SOURCE_COLUMNS
+        if (relation := completed_relation(table, loaded.get(table))) is not None
+    }
+    if substitutes:
+        log.info("building the models over completed %s", ", ".join(substitutes))
+    catalog, schema = connection.execute("select current_database(), current_schema()").fetchone()
+    # Views are created inside the dataset's schema with unqualified references, which
+    # DuckDB binds in the view's own schema whatever the file's catalog is called.
+    connection.execute(f'use "{catalog}"."{SCHEMA}"')
     connection.execute("begin transaction")
     try:
         for model in models:
-            body = _with_empty_sources(model.sql, missing)
+            body = _REFERENCE.sub(r"\1", _with_substitutes(model.sql, substitutes))
             try:
-                connection.execute(f"create or replace view {SCHEMA}.{model.name} as\n{body}")
+                connection.execute(f"create or replace view {model.name} as\n{body}")
             except duckdb.Error as exc:
                 first_line = str(exc).splitlines()[0]
                 raise BatchlensError(f"model {model.name} ({model.path}): {first_line}") from exc
@@ -189,11 +199,13 @@ def _build(connection: duckdb.DuckDBPyConnection, models: list[Model], label: st
     except BaseException:
         connection.execute("rollback")
         raise
+    finally:
+        connection.execute(f'use "{catalog}"."{schema}"')
     return [model.name for model in models]
 
 
-def _source_tables(connection: duckdb.DuckDBPyConnection) -> set[str] | None:
-    """The loaded tables of the dataset; None when the dataset's schema does not exist."""
+def _source_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, set[str]] | None:
+    """The loaded tables of the dataset and their columns; None when there is no schema."""
     schemas = connection.execute(
         "select count(*) from information_schema.schemata "
         "where catalog_name = current_database() and schema_name = ?",
@@ -202,12 +214,33 @@ def _source_tables(connection: duckdb.DuckDBPyConnection) -> set[str] | None:
     if not schemas or not schemas[0]:
         return None
     rows = connection.execute(
-        "select table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = ? "
-        "and table_type = 'BASE TABLE'",
+        "select c.table_name, c.column_name from information_schema.columns as c "
+        "join information_schema.tables as t using (table_catalog, table_schema, table_name) "
+        "where c.table_catalog = current_database() and c.table_schema = ? "
+        "and t.table_type = 'BASE TABLE'",
         [SCHEMA],
     ).fetchall()
-    return {name for (name,) in rows}
+    columns: dict[str, set[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, set()).add(column)
+    return columns
+
+
+def completed_relation(table: str, present: set[str] | None) -> str | None:
+    """What a model reads instead of `table` when the table or some of its columns are missing.
+
+    A first extraction that found no batch creates no table, and a table loaded by an older
+    loader may lack a column the API added since (`model`, `usage`, ...): the models then
+    read typed nulls instead of failing. None when the table is complete.
+    """
+    expected = SOURCE_COLUMNS[table]
+    if present is None:
+        return empty_relation(table)
+    missing = {name: kind for name, kind in expected.items() if name not in present}
+    if not missing:
+        return None
+    nulls = ", ".join(f"cast(null as {kind}) as {name}" for name, kind in missing.items())
+    return f"(select *, {nulls} from {SCHEMA}.{table}) as {table}"
 
 
 def empty_relation(table: str) -> str:
@@ -218,8 +251,8 @@ def empty_relation(table: str) -> str:
     return f"(select {columns} limit 0) as {table}"
 
 
-def _with_empty_sources(sql: str, missing: list[str]) -> str:
-    for table in missing:
+def _with_substitutes(sql: str, substitutes: dict[str, str]) -> str:
+    for table, relation in substitutes.items():
         # `(?!\w)`: `openai_batches.batches` must not match `openai_batches.batches__errors__data`
-        sql = re.sub(rf"\b{SCHEMA}\.{table}(?!\w)", empty_relation(table), sql)
+        sql = re.sub(rf"\b{SCHEMA}\.{table}(?!\w)", lambda _, r=relation: r, sql)
     return sql

@@ -21,6 +21,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from .database import connect
 from .errors import UsageError, classify
 from .models import SCHEMA
 
@@ -196,7 +197,7 @@ def collect(db: Path, days: int) -> dict[str, Any]:
     if not db.is_file():
         raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
     try:
-        connection = duckdb.connect(str(db), read_only=True)
+        connection = connect(db, read_only=True)
     except duckdb.Error as exc:
         if classify(exc):  # held by a writer: the CLI reports it with its own exit code
             raise

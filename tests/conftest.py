@@ -23,3 +23,18 @@ def sim() -> Iterator[Simulator]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "batches.duckdb"
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_any_file_written(tmp_path: Path) -> Iterator[None]:
+    """After every test: the recognisable key is in no file the test's runs wrote.
+
+    `.dlt/secrets.toml`, written by a test on purpose, is the one place it belongs.
+    """
+    yield
+    leaked = [
+        path
+        for path in tmp_path.rglob("*")
+        if path.is_file() and path.name != "secrets.toml" and KEY.encode() in path.read_bytes()
+    ]
+    assert not leaked, f"the API key was written to {leaked}"

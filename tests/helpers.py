@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
-
+from batchlens.database import connect
 from batchlens.simulator.server import Simulator
 
 # Recognisable, so that a leak anywhere is found by a plain byte search.
@@ -48,7 +47,7 @@ def cli_command(*args: str) -> list[str]:
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    result = subprocess.run(
         cli_command(*args),
         cwd=cwd,
         env=env or cli_env(),
@@ -57,6 +56,9 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+    # every run of every test doubles as a leak test
+    assert KEY not in result.stdout + result.stderr, "the API key was printed"
+    return result
 
 
 def extract(
@@ -93,7 +95,7 @@ def stored_batches(db: Path, account: str = "default") -> dict[str, dict]:
             "error_file_id",
         ]
     )
-    with duckdb.connect(str(db), read_only=True) as con:
+    with connect(db, read_only=True) as con:
         rows = con.execute(
             f"select {columns} from openai_batches.batches where account = ?", [account]
         ).fetchall()
@@ -150,7 +152,7 @@ def snapshot(db: Path) -> tuple:
     """Everything a failed run must leave exactly as it was: rows and incremental state."""
     if not db.exists():
         return ()
-    with duckdb.connect(str(db), read_only=True) as con:
+    with connect(db, read_only=True) as con:
         tables = con.execute(
             "select table_name from information_schema.tables "
             "where table_schema = 'openai_batches' and table_type = 'BASE TABLE' order by 1"

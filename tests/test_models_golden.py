@@ -888,3 +888,34 @@ def test_the_sql_directory_can_be_overridden(
     root = write_models(tmp_path / "elsewhere", {"marts/only.sql": "select 42 as answer"})
     monkeypatch.setenv("BATCHLENS_SQL_DIR", str(root))
     assert [model.name for model in discover()] == ["only"]
+
+
+def test_views_on_a_table_loaded_before_columns_existed(tmp_path: Path) -> None:
+    """A `batches` table from an older loader: no model, usage or request counts yet."""
+    import duckdb
+
+    from batchlens.models import build_models
+
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema openai_batches")
+        con.execute(
+            "create table openai_batches.batches as select 'batch_1' as id, 'default' as account, "
+            "'completed' as status, '/v1/embeddings' as endpoint, '24h' as completion_window, "
+            "timestamptz '2026-01-01 00:00:00+00' as created_at, "
+            "timestamptz '2026-01-01 00:10:00+00' as in_progress_at, "
+            "timestamptz '2026-01-01 01:10:00+00' as completed_at, "
+            "timestamptz '2026-01-02 00:00:00+00' as expires_at"
+        )
+    build_models(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        row = con.execute(
+            "select model, duration_s, request_total, total_tokens, error_count "
+            "from openai_batches.batch_facts"
+        ).fetchone()
+        rates = con.execute(
+            "select terminal, completed, request_total, request_failure_rate "
+            "from openai_batches.failure_rates_daily"
+        ).fetchall()
+    assert row == (None, 3600.0, None, None, 0)
+    assert rates == [(1, 1, 0, None)]

@@ -1,0 +1,141 @@
+"""The rest of the CLI contract: where the database goes, simulate, models, report, odd input."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from batchlens.simulator.server import Simulator
+from helpers import (
+    KEY,
+    assert_matches_history,
+    cli_command,
+    cli_env,
+    extract,
+    run_cli,
+    snapshot,
+    summary,
+)
+
+
+def test_db_defaults_to_batchlens_db_then_the_working_directory(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    target = tmp_path / "from-env.duckdb"
+    result = run_cli(
+        "extract", "--base-url", sim.url, cwd=tmp_path, env=cli_env(BATCHLENS_DB=str(target))
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"db={target}" in result.stdout
+    assert_matches_history(target, sim)
+    result = run_cli("extract", "--base-url", sim.url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert_matches_history(tmp_path / "openai_batches.duckdb", sim)
+
+
+def test_millisecond_timestamps_are_stored_as_seconds(sim: Simulator, db: Path) -> None:
+    sim.inject("ms_timestamps", on="list")  # every page, until cleared
+    result = extract(sim, db)
+    assert result.returncode == 0, result.stderr
+    assert_matches_history(db, sim)
+
+
+@contextlib.contextmanager
+def read_only_folder(base: Path) -> Iterator[Path]:
+    """A folder nobody may write to: a read-only mount as root, else mode 0555."""
+    folder = base / f"ro-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+            capture_output=True,
+            check=False,
+        )
+        if mounted.returncode != 0:
+            pytest.skip(f"root here cannot make a read-only folder: {mounted.stderr!r}")
+        try:
+            yield folder
+        finally:
+            subprocess.run(["umount", str(folder)], check=False)
+    else:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+
+
+def test_a_database_in_a_read_only_folder_exits_2(sim: Simulator, tmp_path: Path) -> None:
+    with read_only_folder(tmp_path) as folder:
+        result = extract(sim, folder / "x.duckdb")
+        assert result.returncode == 2
+        assert "not writable" in result.stderr and "Traceback" not in result.stderr
+        assert sim.requests == [] and list(folder.iterdir()) == []
+
+
+def test_simulate_serves_the_api_in_the_foreground(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        cli_command("simulate", "--port", "0", "--batches", "150", "--seed", "3"),
+        cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = process.stdout.readline()
+        url = next(word for word in line.split() if word.startswith("http://127.0.0.1:"))
+        key = line.split("api key:")[-1].strip(" )\n")
+        page = requests.get(
+            f"{url.rstrip('/')}/batches", params={"limit": 100},
+            headers={"Authorization": f"Bearer {key}"}, timeout=10,
+        ).json()  # fmt: skip
+        assert page["object"] == "list" and len(page["data"]) == 100 and page["has_more"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert process.returncode in (0, -15)
+
+
+def test_models_and_report_on_a_loaded_database(sim: Simulator, db: Path) -> None:
+    assert extract(sim, db).returncode == 0
+    built = run_cli("models", "--db", str(db), cwd=db.parent)
+    assert built.returncode == 0 and "built" in built.stdout
+    report = run_cli("report", "--db", str(db), "--format", "json", cwd=db.parent)
+    assert report.returncode == 0, report.stderr
+    document = json.loads(report.stdout)
+    active = {row["status"]: row["batches"] for row in document["active"]}
+    expected = {s: 0 for s in ("validating", "in_progress", "finalizing", "cancelling")}
+    for batch in sim.visible():
+        if batch["status"] in expected:
+            expected[batch["status"]] += 1
+    assert active == expected
+
+
+@pytest.mark.parametrize("command", ["models", "report"])
+def test_models_and_report_without_a_database_exit_2(tmp_path: Path, command: str) -> None:
+    result = run_cli(command, "--db", str(tmp_path / "missing.duckdb"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("batchlens: ") and "Traceback" not in result.stderr
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_report_rejects_a_window_below_one_day(tmp_path: Path) -> None:
+    result = run_cli("report", "--days", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "--days" in result.stderr
+
+
+def test_a_crash_free_run_after_faults_is_idempotent(sim: Simulator, db: Path) -> None:
+    assert extract(sim, db).returncode == 0
+    before = snapshot(db)
+    result = extract(sim, db)
+    assert result.returncode == 0 and summary(result)["new"] == 0
+    after = snapshot(db)
+    # only the bookkeeping of the second run differs: the batches are byte for byte the same
+    tables = lambda snap: {name: rows for name, rows in snap if name.startswith("batches")}  # noqa: E731
+    assert tables(before) == tables(after)
+    assert KEY not in result.stdout + result.stderr
