@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -88,6 +89,26 @@ def open_pipeline(db: Path, connection: duckdb.DuckDBPyConnection) -> dlt.Pipeli
     )
 
 
+def drop_handed_over_packages(working_dir: Path) -> None:
+    """Finishes a normalize-to-load handover that a kill interrupted.
+
+    dlt renames a normalized package into `load/normalized` and then deletes its extracted
+    copy; killed in between, both remain, and dlt's next normalize fails on the half-deleted
+    copy. The package under `load/` is complete, so the extracted leftover can go.
+    """
+    extracted = working_dir / "normalize" / "extracted"
+    if not extracted.is_dir():
+        return
+    handed_over = {
+        package.name
+        for stage in ("normalized", "loaded")
+        for package in (working_dir / "load" / stage).glob("*")
+    }
+    for package in extracted.iterdir():
+        if package.name in handed_over:
+            shutil.rmtree(package)
+
+
 def _open_database(db: Path) -> duckdb.DuckDBPyConnection:
     """Fails fast, before extracting, when another process has the file open."""
     try:
@@ -164,6 +185,7 @@ def extract_accounts(
     runs: list[AccountRun] = []
     with DatabaseLock(state_dir(db) / "lock"), contextlib.closing(_open_database(db)) as connection:
         pipeline = open_pipeline(db, connection)
+        drop_handed_over_packages(Path(pipeline.working_dir))
         if pipeline.has_pending_data:
             # A run killed during load left a package: land it before extracting more.
             pipeline.run()

@@ -22,23 +22,14 @@ from matplotlib.ticker import PercentFormatter
 
 from .database import connect
 from .errors import UsageError, classify
-from .models import SCHEMA
+from .models import SCHEMA, discover
 
 DB_ENV = "BATCHLENS_DB"
 # The repo's root, found from this file (an editable install) rather than from the working
 # directory: Jupyter runs a notebook in its own folder, `make notebooks` in the root.
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = REPO_ROOT / "demo.duckdb"  # what `make demo` writes
-VIEWS = (
-    "as_of",
-    "batch_facts",
-    "failure_rates_daily",
-    "duration_stats_daily",
-    "active_batches",
-    "active_batches_hourly",
-    "batch_errors",
-    "open_batches",
-)
+VIEWS = tuple(model.name for model in discover() if model.layer == "marts")
 NO_DATA = "no data yet"
 STATUSES = (  # lifecycle order, for legends and stacking
     "validating",

@@ -10,20 +10,11 @@ from pathlib import Path
 
 from batchlens.database import connect
 from batchlens.simulator.server import Simulator
+from openai_batches.settings import TIMESTAMP_FIELDS
 
 # Recognisable, so that a leak anywhere is found by a plain byte search.
 KEY = "sk-test-CANARY-7f3a9c51e2d8-batchlens"
-TIMESTAMPS = (
-    "created_at",
-    "in_progress_at",
-    "expires_at",
-    "finalizing_at",
-    "completed_at",
-    "failed_at",
-    "expired_at",
-    "cancelling_at",
-    "cancelled_at",
-)
+TIMESTAMPS = TIMESTAMP_FIELDS
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -162,3 +162,19 @@ def test_the_key_appears_nowhere(sim: Simulator, tmp_path: Path) -> None:
     for path in written:
         content = path.read_bytes()
         assert not any(secret.encode() in content for secret in secrets), path
+
+
+def test_a_handover_killed_between_normalize_and_load_is_finished(tmp_path: Path) -> None:
+    """The state a SIGKILL left once in CI: one package both in load/ and half in normalize/."""
+    from batchlens.extract import drop_handed_over_packages
+
+    leftover = tmp_path / "normalize" / "extracted" / "1795727606.33"
+    (leftover / "schema").mkdir(parents=True)  # new_jobs/ already deleted by dlt
+    pending = tmp_path / "normalize" / "extracted" / "1795727700.00"
+    (pending / "new_jobs").mkdir(parents=True)  # a package never normalized: must stay
+    (tmp_path / "load" / "normalized" / "1795727606.33" / "new_jobs").mkdir(parents=True)
+    (tmp_path / "load" / "loaded" / "1795727000.00").mkdir(parents=True)
+    drop_handed_over_packages(tmp_path)
+    assert not leftover.exists() and (pending / "new_jobs").is_dir()
+    assert (tmp_path / "load" / "normalized" / "1795727606.33" / "new_jobs").is_dir()
+    drop_handed_over_packages(tmp_path / "nothing-here")  # a first run has no folders yet

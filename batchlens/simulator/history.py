@@ -13,6 +13,8 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from openai_batches.settings import TIMESTAMP_FIELDS
+
 # 2026-01-01T00:00:00Z. A fixed "now" keeps every run, test and benchmark identical.
 DEFAULT_NOW = 1_767_225_600
 
@@ -55,17 +57,6 @@ SCENARIOS = tuple(SCENARIO_WEIGHTS)
 _SCENARIO_PAIRS = tuple(SCENARIO_WEIGHTS.items())
 COMPLETING = {"completed", "partial_failures", "all_failed", "slow_finalizing"}
 
-TIMESTAMP_FIELDS = (
-    "created_at",
-    "in_progress_at",
-    "expires_at",
-    "finalizing_at",
-    "completed_at",
-    "failed_at",
-    "expired_at",
-    "cancelling_at",
-    "cancelled_at",
-)
 STAGE_FIELDS = TIMESTAMP_FIELDS[1:2] + TIMESTAMP_FIELDS[3:]  # planned stages, expires_at aside
 
 VALIDATION_ERRORS = (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -107,6 +109,21 @@ class BatchesApi:
         self,
         on_page: Callable[[int, int], None] | None = None,
         stop: Callable[[list[dict]], bool] | None = None,
+        read_ahead: bool = True,
+    ) -> Iterator[list[dict]]:
+        """Each list page's batches, newest first, until `has_more` is false or `stop`.
+
+        With `read_ahead`, the pages are fetched in a thread, so the next request is on the
+        wire while the caller converts and writes this page. `stop` is asked in that thread
+        before each next request, so reading ahead never costs a request more.
+        """
+        pages = self._pages(on_page, stop)
+        return _read_ahead(pages) if read_ahead else pages
+
+    def _pages(
+        self,
+        on_page: Callable[[int, int], None] | None,
+        stop: Callable[[list[dict]], bool] | None,
     ) -> Iterator[list[dict]]:
         """Yields each list page's batches, newest first, until `has_more` is false or `stop`.
 
@@ -159,6 +176,45 @@ class BatchesApi:
         if not isinstance(batch, dict) or not isinstance(batch.get("id"), str):
             raise InvalidPageError(f"GET /batches/{batch_id} did not return a batch object")
         return batch
+
+
+_END = object()
+
+
+def _read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Runs `items` in a thread, up to `depth` items ahead; its exceptions surface here."""
+    ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+    abandoned = threading.Event()
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not abandoned.is_set():
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((None, exc))
+
+    threading.Thread(target=produce, name="batchlens-pages", daemon=True).start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        abandoned.set()
 
 
 class _CountingAdapter(HTTPAdapter):
