@@ -8,6 +8,7 @@ credentials or the URL (401/403/404).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -138,9 +139,20 @@ COMMANDS = {
 }
 
 
+def _log_warnings_to_stderr() -> None:
+    """The loader's warnings (an unknown status word, ...) as one `batchlens:` line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("batchlens: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("batchlens")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     redact = Redactor()
+    _log_warnings_to_stderr()
     # cron and `timeout` send SIGTERM: unwind like Ctrl-C so nothing is half-written.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

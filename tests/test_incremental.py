@@ -58,3 +58,20 @@ def test_a_batch_the_api_forgot_is_no_longer_retrieved() -> None:
     assert run.open_to_retrieve() == ["gone"]
     run.forget("gone")
     assert run.next_state(previous)["open"] == {}
+
+
+def test_paging_goes_on_while_a_page_beats_retrieving_the_open_batches_it_holds() -> None:
+    # open at the previous run: four batches just below the known history, one far older
+    open_before = {f"o{i}": [90 - i, "in_progress"] for i in range(4)} | {"old": [5, "finalizing"]}
+    run = AccountProgress.from_state({"newest_created_at": 100, "open": open_before}, full=False)
+    stop = run.stop_rule()
+    assert not stop([b("n1", 120, "validating"), b("n2", 110, "validating")])  # all new
+    # crosses the known history (100) at 95..101: the next page span (6 s) holds o0..o3
+    assert not stop([b("n3", 101, "validating"), b("k1", 95, "completed")])
+    # this page brought o0..o3; only "old" remains, far below: retrieving it is cheaper
+    assert stop([b(f"o{i}", 90 - i, "completed") for i in range(4)])
+
+
+def test_a_full_run_never_stops_early() -> None:
+    run = AccountProgress.from_state({"newest_created_at": 100}, full=True)
+    assert not run.stop_rule()([b("a", 1, "completed")])

@@ -111,7 +111,9 @@ def test_an_unknown_status_loads_with_a_warning_and_stays_open(tmp_path: Path) -
         db = tmp_path / "odd.duckdb"
         result = extract(sim, db)
         assert result.returncode == 0, result.stderr
-        assert "unknown status paused_by_admin" in result.stderr
+        assert (
+            "batchlens: warning: account default: unknown status paused_by_admin" in result.stderr
+        )
         assert summary(result)["still_open"] == 1
         sim.reset_requests()
         assert extract(sim, db).returncode == 0

@@ -102,22 +102,21 @@ def batches(
     run = AccountProgress.from_state(previous, full=full)
     mode = "full" if run.first_run else "incremental"
 
+    def refreshed() -> Iterator[list[dict]]:
+        """New pages, then the batches open last time that the pages did not bring."""
+        yield from api.pages(on_page=progress, stop=run.stop_rule())
+        for batch_id in run.open_to_retrieve():  # asked once every page is observed
+            batch = api.retrieve(batch_id)
+            if batch is None:
+                run.forget(batch_id)
+            else:
+                yield [batch]
+
     tables = _TableWriter(account)
     chunk: list[dict] = []
-    for page in api.pages(on_page=progress, stop=run.reached_known_history):
-        run.observe(page)
-        chunk.extend(page)
-        if len(chunk) >= CHUNK_ROWS:
-            yield from tables.write(chunk)
-            chunk = []
-
-    for batch_id in run.open_to_retrieve():
-        batch = api.retrieve(batch_id)
-        if batch is None:
-            run.forget(batch_id)
-            continue
-        run.observe([batch])
-        chunk.append(batch)
+    for batches_seen in refreshed():
+        run.observe(batches_seen)
+        chunk.extend(batches_seen)
         if len(chunk) >= CHUNK_ROWS:
             yield from tables.write(chunk)
             chunk = []

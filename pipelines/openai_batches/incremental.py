@@ -10,7 +10,7 @@ not meet on the way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .providers import map_status
@@ -66,6 +66,28 @@ class AccountProgress:
         if self.newest_created_at is None:
             return False
         return any(to_seconds(b["created_at"]) < self.newest_created_at for b in page)
+
+    def stop_rule(self) -> Callable[[Sequence[dict]], bool]:
+        """When to stop reading pages: past the known history, and no longer worth it.
+
+        Below the previous newest second, a page is still cheaper than retrieving the open
+        batches it holds one by one, as long as it is likely to hold two or more: open
+        batches created within one more page span below this page. Asked in page order
+        (by the thread that reads ahead), so it tracks what the pages brought itself.
+        """
+        remaining = {i: c for i, (c, _) in self.open_before.items() if isinstance(c, int)}
+
+        def stop(page: Sequence[dict]) -> bool:
+            for batch in page:
+                remaining.pop(batch["id"], None)
+            if not self.reached_known_history(page):
+                return False
+            created = [to_seconds(b["created_at"]) or 0 for b in page]
+            oldest, span = min(created), max(max(created) - min(created), 1)
+            likely = sum(1 for c in remaining.values() if oldest - span <= c < oldest)
+            return likely < 2
+
+        return stop
 
     def open_to_retrieve(self) -> list[str]:
         """Batches open at the previous run that this run's pages did not refresh."""
