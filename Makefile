@@ -11,7 +11,7 @@ export RUNTIME__DLTHUB_TELEMETRY := false
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,ducklake]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +33,7 @@ notebooks: $(STAMP)
 	$(BIN)/python -m batchlens.notebooks_build
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,ducklake,bench]'
 	$(BIN)/python bench/run_all.py
 
 clean:

@@ -8,6 +8,7 @@ credentials or the URL (401/403/404).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from . import errors
+from .destinations import KINDS
 from .errors import Redactor
 
 EPILOG = (
@@ -36,10 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = "DuckDB file (default: $BATCHLENS_DB, else openai_batches.duckdb)"
 
+    destination_help = (
+        "duckdb (default), postgres or ducklake; the connection comes from "
+        "[destination.<name>.credentials] the dlt way, never from a flag"
+    )
     extract = commands.add_parser(
         "extract", help="load new and still-open batches, then build the models", epilog=EPILOG
     )
     extract.add_argument("--db", help=db_help)
+    extract.add_argument("--destination", choices=KINDS, help=destination_help)
     extract.add_argument("--base-url", help="API base URL (default https://api.openai.com/v1)")
     extract.add_argument("--provider", help="send x-portkey-provider: NAME (Portkey gateway)")
     extract.add_argument(
@@ -54,9 +61,11 @@ def _parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="(re)build the SQL views", epilog=EPILOG)
     models.add_argument("--db", help=db_help)
+    models.add_argument("--destination", choices=KINDS, help=destination_help)
 
     report = commands.add_parser("report", help="print the report from the views", epilog=EPILOG)
     report.add_argument("--db", help=db_help)
+    report.add_argument("--destination", choices=KINDS, help=destination_help)
     report.add_argument("--format", choices=("table", "json"), default="table")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
 
@@ -72,16 +81,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import database_path, parse_headers, resolve_accounts
+    from .config import parse_headers, resolve_accounts
+    from .destinations import resolve_target
     from .extract import Progress, extract_accounts
 
-    db = database_path(args.db)
+    target = resolve_target(args.destination, args.db)
+    for secret in target.secrets():
+        redact.add(secret)
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
     for account in accounts:
         for secret in account.secrets():
             redact.add(secret)
     several = len(accounts) > 1
-    runs = extract_accounts(db, accounts, full=args.full, progress=Progress(), isolate=several)
+    runs = extract_accounts(target, accounts, full=args.full, progress=Progress(), isolate=several)
+    db = target.label
     exit_code = errors.OK
     for run in runs:
         if run.summary is not None:
@@ -95,25 +108,37 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _models(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import database_path
-
-    db = database_path(args.db)
-    if not db.exists():
-        raise errors.UsageError(f"no database at {db}: run `batchlens extract` first")
+    from .destinations import resolve_target
     from .models import build_models
 
-    views = build_models(db)
-    print(f"batchlens models: built {len(views)} views in {db}")
+    target = resolve_target(args.destination, args.db)
+    for secret in target.secrets():
+        redact.add(secret)
+    if target.db is not None:
+        if not target.db.exists():
+            raise errors.UsageError(f"no database at {target.db}: run `batchlens extract` first")
+        views = build_models(target.db)
+    else:
+        with target.lock(), contextlib.closing(target.connect()) as connection:
+            views = build_models(connection, dialect=target.dialect)
+    print(f"batchlens models: built {len(views)} views in {target.label}")
     return errors.OK
 
 
 def _report(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import database_path
-    from .report import report
+    from .destinations import resolve_target
+    from .report import report, report_from
 
     if args.days < 1:
         raise errors.UsageError("--days must be at least 1")
-    print(report(database_path(args.db), fmt=args.format, days=args.days))
+    target = resolve_target(args.destination, args.db)
+    for secret in target.secrets():
+        redact.add(secret)
+    if target.db is not None:
+        print(report(target.db, fmt=args.format, days=args.days))
+    else:
+        with contextlib.closing(target.connect(read_only=True)) as connection:
+            print(report_from(connection, target.dialect, target.label, args.format, args.days))
     return errors.OK
 
 

@@ -68,7 +68,20 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
             return FAILED, f"request failed after retries: {cause}"
         if isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower():
             return LOCKED, duckdb_lock_message(str(cause))
+        if type(cause).__module__.startswith("psycopg2") and type(cause).__name__ in (
+            "OperationalError",
+            "InterfaceError",
+        ):
+            return postgres_connection_failure(str(cause))
     return None
+
+
+def postgres_connection_failure(text: str) -> tuple[int, str]:
+    """A server destination that cannot be reached (1) or refuses the login (2)."""
+    first = " ".join(text.split())[:300]
+    if "password authentication failed" in text or "does not exist" in text:
+        return USAGE, f"the destination refused the connection settings: {first}"
+    return FAILED, f"cannot reach the destination: {first}"
 
 
 def duckdb_lock_message(text: str) -> str:

@@ -2,7 +2,8 @@
 
 Each database file gets its own dlt working folder beside it (`<db>.batchlens/`), so the
 incremental state belongs to the file: two databases never share it, and a copied file
-brings its state along in `_dlt_pipeline_state`, which dlt restores from.
+brings its state along in `_dlt_pipeline_state`, which dlt restores from. A server
+destination gets a working folder per server; its state lives in the server too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dlt
 import duckdb
@@ -24,9 +26,8 @@ from openai_batches import openai_batches
 from openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
 
 from .config import Account
-from .database import connect, dlt_credentials
+from .destinations import Target
 from .errors import UsageError, classify
-from .lock import DatabaseLock
 from .models import build_models
 
 PIPELINE_NAME = "batchlens"
@@ -56,7 +57,7 @@ class Summary:
     still_open: int = 0
     seconds: float = 0.0
 
-    def line(self, db: Path, account: str | None = None) -> str:
+    def line(self, db: Path | str, account: str | None = None) -> str:
         named = f"account={account} " if account else ""
         return (
             f"batchlens extract: {named}pages={self.pages} requests={self.requests} "
@@ -66,26 +67,15 @@ class Summary:
 
 
 def state_dir(db: Path) -> Path:
-    return db.with_name(db.name + ".batchlens")
+    return Target("duckdb", label=str(db), db=db).state_dir()
 
 
-def check_database_path(db: Path) -> None:
-    """Refuse a path we cannot write before anything is created."""
-    folder = db.parent
-    if not folder.is_dir():
-        raise UsageError(f"the folder of the database does not exist: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"the folder of the database is not writable: {folder}")
-    if db.exists() and not os.access(db, os.R_OK | os.W_OK):
-        raise UsageError(f"the database file is not writable: {db}")
-
-
-def open_pipeline(db: Path, connection: duckdb.DuckDBPyConnection) -> dlt.Pipeline:
+def open_pipeline(target: Target, connection: Any) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(dlt_credentials(connection)),
+        destination=target.dlt_destination(connection),
         dataset_name=DATASET_NAME,
-        pipelines_dir=str(state_dir(db) / "pipelines"),
+        pipelines_dir=str(target.state_dir() / "pipelines"),
     )
 
 
@@ -109,15 +99,16 @@ def drop_handed_over_packages(working_dir: Path) -> None:
             shutil.rmtree(package)
 
 
-def _open_database(db: Path) -> duckdb.DuckDBPyConnection:
+def _open_database(target: Target) -> Any:
     """Fails fast, before extracting, when another process has the file open."""
     try:
-        return connect(db)
+        return target.connect()
     except duckdb.Error as exc:
         known = classify(exc)
         if known:
             raise
-        raise UsageError(f"cannot open the database {db}: {str(exc).splitlines()[0]}") from None
+        message = str(exc).splitlines()[0]
+        raise UsageError(f"cannot open the database {target.label}: {message}") from None
 
 
 def _row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
@@ -155,7 +146,7 @@ class AccountRun:
 
 
 def run_extraction(
-    db: Path,
+    db: Path | Target,
     account: Account,
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -168,7 +159,7 @@ def run_extraction(
 
 
 def extract_accounts(
-    db: Path,
+    db: Path | Target,
     accounts: list[Account],
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -180,11 +171,12 @@ def extract_accounts(
     With `isolate`, a failing account is reported and the others still load: each
     account's data and state commit together, so a failure loses nothing already loaded.
     """
-    check_database_path(db)
-    state_dir(db).mkdir(exist_ok=True)
+    target = db if isinstance(db, Target) else Target("duckdb", label=str(db), db=db)
+    target.check()
+    target.state_dir().mkdir(parents=True, exist_ok=True)
     runs: list[AccountRun] = []
-    with DatabaseLock(state_dir(db) / "lock"), contextlib.closing(_open_database(db)) as connection:
-        pipeline = open_pipeline(db, connection)
+    with target.lock(), contextlib.closing(_open_database(target)) as connection:
+        pipeline = open_pipeline(target, connection)
         drop_handed_over_packages(Path(pipeline.working_dir))
         if pipeline.has_pending_data:
             # A run killed during load left a package: land it before extracting more.
@@ -202,7 +194,7 @@ def extract_accounts(
         # With every account failed there may be nothing to build on, and the real failure
         # must not be hidden behind a model error.
         if build_views and any(run.summary is not None for run in runs):
-            build_models(connection)
+            build_models(connection, dialect=target.dialect)
     return runs
 
 

@@ -3,7 +3,8 @@
 The metric definitions live in SQL only (`sql/staging`, `sql/marts`); this module just
 applies them, in dependency order and in one transaction, so readers never see half of an
 update. Views, not tables: they cost nothing to rebuild after each load and always show
-the current rows.
+the current rows. The models are written in DuckDB's SQL; on PostgreSQL, sqlglot translates
+them as they are applied (see `dialects`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import sqlglot.errors
 
 from openai_batches.settings import (
     BATCHES_TABLE,
@@ -30,6 +33,7 @@ from openai_batches.settings import (
 )
 
 from .database import connect
+from .dialects import DUCKDB, POSTGRES, check_dialect, dialect_of, rows, transpile
 from .errors import BatchlensError, UsageError
 
 log = logging.getLogger(__name__)
@@ -154,23 +158,34 @@ def build_order(models: list[Model]) -> list[Model]:
     return ordered
 
 
-def build_models(db: Path | duckdb.DuckDBPyConnection, root: Path | None = None) -> list[str]:
+def build_models(
+    db: Path | Any,
+    root: Path | None = None,
+    dialect: str = DUCKDB,
+) -> list[str]:
     """Create or replace every view, all or none; returns the view names in build order.
 
+    `db` is a DuckDB file, or an open connection: DuckDB's, or psycopg2's with `dialect`
+    "postgres" (the models are then translated by sqlglot, see `dialects`).
     Raises UsageError when the database does not exist or holds no loaded data at all
     (nothing to build on yet: run `batchlens extract` first).
     """
+    check_dialect(dialect)
     models = discover(root)
-    if isinstance(db, duckdb.DuckDBPyConnection):
-        return _build(db, models, str(db))
-    if not Path(db).is_file():
-        raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
-    with contextlib.closing(connect(Path(db))) as connection:
-        return _build(connection, models, str(db))
+    if isinstance(db, str | Path):
+        if dialect != DUCKDB:
+            raise UsageError(f"a path names a DuckDB file, not a {dialect} database: {db}")
+        if not Path(db).is_file():
+            raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
+        with contextlib.closing(connect(Path(db))) as connection:
+            return _build(connection, DUCKDB, models, str(db))
+    if dialect_of(db) != dialect:
+        raise UsageError(f"build_models got a {dialect_of(db)} connection with dialect {dialect}")
+    return _build(db, dialect, models, "the database" if dialect != DUCKDB else str(db))
 
 
-def _build(connection: duckdb.DuckDBPyConnection, models: list[Model], label: str) -> list[str]:
-    loaded = _source_columns(connection)
+def _build(connection: Any, dialect: str, models: list[Model], label: str) -> list[str]:
+    loaded = _source_columns(connection, dialect)
     if loaded is None:
         raise UsageError(
             f"no batches have been loaded into {label} yet; run `batchlens extract` first"
@@ -178,55 +193,115 @@ def _build(connection: duckdb.DuckDBPyConnection, models: list[Model], label: st
     substitutes = {
         table: relation
         for table in SOURCE_COLUMNS
-        if (relation := completed_relation(table, loaded.get(table))) is not None
+        if (relation := completed_relation(table, loaded.get(table), dialect)) is not None
     }
     if substitutes:
         log.info("building the models over completed %s", ", ".join(substitutes))
+    bodies = [(model, _body(model, substitutes, dialect)) for model in models]
+    if dialect == DUCKDB:
+        _create_duckdb(connection, bodies)
+    else:
+        _create_postgres(connection, bodies)
+    return [model.name for model in models]
+
+
+def _body(model: Model, substitutes: dict[str, str], dialect: str) -> str:
+    """The model's SQL as the view's body: unqualified references, in `dialect`."""
+    sql = _REFERENCE.sub(r"\1", _with_substitutes(model.sql, substitutes))
+    try:
+        return transpile(sql, dialect)
+    except sqlglot.errors.SqlglotError as exc:
+        raise _model_error(model, exc) from exc
+
+
+def _create_duckdb(connection: duckdb.DuckDBPyConnection, bodies: list[tuple[Model, str]]) -> None:
     catalog, schema = connection.execute("select current_database(), current_schema()").fetchone()
     # Views are created inside the dataset's schema with unqualified references, which
     # DuckDB binds in the view's own schema whatever the file's catalog is called.
     connection.execute(f'use "{catalog}"."{SCHEMA}"')
     connection.execute("begin transaction")
     try:
-        for model in models:
-            body = _REFERENCE.sub(r"\1", _with_substitutes(model.sql, substitutes))
+        for model, body in bodies:
             try:
                 connection.execute(f"create or replace view {model.name} as\n{body}")
             except duckdb.Error as exc:
-                first_line = str(exc).splitlines()[0]
-                raise BatchlensError(f"model {model.name} ({model.path}): {first_line}") from exc
+                raise _model_error(model, exc) from exc
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")
         raise
     finally:
         connection.execute(f'use "{catalog}"."{schema}"')
-    return [model.name for model in models]
 
 
-def _source_columns(connection: duckdb.DuckDBPyConnection) -> dict[str, set[str]] | None:
+def _create_postgres(connection: Any, bodies: list[tuple[Model, str]]) -> None:
+    """One transaction: PostgreSQL's DDL is transactional, so readers see all or nothing.
+
+    `create or replace view` cannot change a view's columns there, so the views are dropped
+    first (the readers of a view before it, `cascade` for views others made on top of them)
+    and created again. `search_path` makes the unqualified references bind in the schema.
+    """
+    import psycopg2
+
+    autocommit = connection.autocommit
+    with connection.cursor() as cursor:
+        try:
+            if autocommit:
+                cursor.execute("begin")
+            cursor.execute(f"set local search_path to {SCHEMA}")
+            for model, _ in reversed(bodies):
+                cursor.execute(f"drop view if exists {model.name} cascade")
+            for model, body in bodies:
+                try:
+                    cursor.execute(f"create view {model.name} as\n{body}")
+                except psycopg2.Error as exc:
+                    raise _model_error(model, exc) from exc
+            if autocommit:
+                cursor.execute("commit")
+            else:
+                connection.commit()
+        except BaseException:
+            if connection.closed:
+                raise
+            if autocommit:
+                cursor.execute("rollback")
+            else:
+                connection.rollback()
+            raise
+
+
+def _model_error(model: Model, exc: Exception) -> BatchlensError:
+    first_line = str(exc).strip().splitlines()[0]
+    return BatchlensError(f"model {model.name} ({model.path}): {first_line}")
+
+
+def _source_columns(connection: Any, dialect: str) -> dict[str, set[str]] | None:
     """The loaded tables of the dataset and their columns; None when there is no schema."""
-    schemas = connection.execute(
+    _, found = rows(
+        connection,
+        dialect,
         "select count(*) from information_schema.schemata "
-        "where catalog_name = current_database() and schema_name = ?",
-        [SCHEMA],
-    ).fetchone()
-    if not schemas or not schemas[0]:
+        "where catalog_name = current_database() and schema_name = $schema",
+        {"schema": SCHEMA},
+    )
+    if not found or not found[0][0]:
         return None
-    rows = connection.execute(
+    _, found = rows(
+        connection,
+        dialect,
         "select c.table_name, c.column_name from information_schema.columns as c "
         "join information_schema.tables as t using (table_catalog, table_schema, table_name) "
-        "where c.table_catalog = current_database() and c.table_schema = ? "
+        "where c.table_catalog = current_database() and c.table_schema = $schema "
         "and t.table_type = 'BASE TABLE'",
-        [SCHEMA],
-    ).fetchall()
+        {"schema": SCHEMA},
+    )
     columns: dict[str, set[str]] = {}
-    for table, column in rows:
+    for table, column in found:
         columns.setdefault(table, set()).add(column)
     return columns
 
 
-def completed_relation(table: str, present: set[str] | None) -> str | None:
+def completed_relation(table: str, present: set[str] | None, dialect: str = DUCKDB) -> str | None:
     """What a model reads instead of `table` when the table or some of its columns are missing.
 
     A first extraction that found no batch creates no table, and a table loaded by an older
@@ -235,20 +310,26 @@ def completed_relation(table: str, present: set[str] | None) -> str | None:
     """
     expected = SOURCE_COLUMNS[table]
     if present is None:
-        return empty_relation(table)
+        return empty_relation(table, dialect)
     missing = {name: kind for name, kind in expected.items() if name not in present}
     if not missing:
         return None
-    nulls = ", ".join(f"cast(null as {kind}) as {name}" for name, kind in missing.items())
+    nulls = ", ".join(_typed_null(name, kind, dialect) for name, kind in missing.items())
     return f"(select *, {nulls} from {SCHEMA}.{table}) as {table}"
 
 
-def empty_relation(table: str) -> str:
+def empty_relation(table: str, dialect: str = DUCKDB) -> str:
     """A subquery with the columns and types of `table` and no rows."""
     columns = ", ".join(
-        f"cast(null as {kind}) as {name}" for name, kind in SOURCE_COLUMNS[table].items()
+        _typed_null(name, kind, dialect) for name, kind in SOURCE_COLUMNS[table].items()
     )
     return f"(select {columns} limit 0) as {table}"
+
+
+def _typed_null(name: str, kind: str, dialect: str) -> str:
+    # the types dlt gives these columns there: `json` is `jsonb` on PostgreSQL
+    kind = "jsonb" if kind == "json" and dialect == POSTGRES else kind
+    return f"cast(null as {kind}) as {name}"
 
 
 def _with_substitutes(sql: str, substitutes: dict[str, str]) -> str:

@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
 from .database import connect
+from .dialects import DUCKDB, execute
 from .errors import UsageError, classify
 from .models import SCHEMA, discover
 
@@ -69,11 +70,25 @@ def database_path() -> Path:
 
 @dataclass(frozen=True)
 class Database:
-    """A checked batchlens database; `df` runs one query on a connection of its own."""
+    """A checked batchlens database; `df` runs one query on a connection of its own.
+
+    A DuckDB file by default; with a `target` (anything with `connect(read_only=True)` and
+    a `dialect`, such as a PostgreSQL destination), the queries go there instead, written
+    in DuckDB's SQL all the same and translated on the way (see `batchlens.dialects`).
+    """
 
     path: Path
+    target: Any = None
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    @property
+    def dialect(self) -> str:
+        return DUCKDB if self.target is None else self.target.dialect
+
+    def connect(self) -> Any:
+        if self.target is not None:
+            connection = self.target.connect(read_only=True)
+            execute(connection, self.dialect, "set TimeZone = 'UTC'")
+            return connection
         try:
             connection = connect(self.path, read_only=True)
         except duckdb.Error as exc:
@@ -84,42 +99,97 @@ class Database:
         return connection
 
     def df(self, sql: str, **params: Any) -> pd.DataFrame:
-        with self.connect() as connection:
-            return connection.execute(sql, params or None).df()
+        connection = self.connect()
+        try:
+            return query_df(connection, self.dialect, sql, **params)
+        finally:
+            connection.close()
 
     def as_of(self) -> pd.Timestamp:
         """The "as of" every view uses: the start of the latest extraction."""
         return self.df(f"select as_of from {SCHEMA}.as_of")["as_of"].iloc[0]
 
 
-def open_db(path: Path | str | None = None) -> Database:
-    """The database, checked: it exists, has the views and holds batches; else one sentence."""
-    db = Database(Path(path) if path is not None else database_path())
+# PostgreSQL type oids -> the pandas dtype DuckDB's `.df()` gives the same column
+# (integers and booleans with a NULL get pandas' nullable dtypes, as DuckDB gives them)
+_PG_DTYPES = {
+    16: "bool",
+    20: "int64",
+    21: "int64",
+    23: "int64",
+    700: "float64",
+    701: "float64",
+    1700: "float64",
+    1082: "datetime64[us]",
+    1114: "datetime64[us]",
+    1184: "datetime64[us, UTC]",
+}
+
+
+def query_df(connection: Any, dialect: str, sql: str, **params: Any) -> pd.DataFrame:
+    """One query (DuckDB's SQL, `$name` parameters) as a DataFrame, typed as DuckDB types it.
+
+    On PostgreSQL the rows come from psycopg2 as Python values; the columns get the dtypes
+    DuckDB's `.df()` would give them, so a notebook's code works on either database.
+    """
+    cursor = execute(connection, dialect, sql, params)
+    if dialect == DUCKDB:
+        return cursor.df()
+    names = [column.name for column in cursor.description or []]
+    frame = pd.DataFrame.from_records(cursor.fetchall(), columns=names)
+    for index, column in enumerate(cursor.description or []):
+        dtype = _PG_DTYPES.get(column.type_code)
+        if dtype is None:
+            continue
+        values = frame.iloc[:, index]
+        if dtype.startswith("datetime64"):
+            values = pd.to_datetime(values, utc="UTC" in dtype)
+        elif dtype in ("bool", "int64") and values.isna().any():
+            dtype = {"bool": "boolean", "int64": "Int64"}[dtype]
+        frame.isetitem(index, values.astype(dtype))
+    return frame
+
+
+def open_db(path: Path | str | None = None, destination: str | None = None) -> Database:
+    """The database, checked: it exists, has the views and holds batches; else one sentence.
+
+    A DuckDB file (`path`, else $BATCHLENS_DB, else the demo's), or the shared server a
+    team loads into: `destination="postgres"` or `"ducklake"` (else `[batchlens]
+    destination` / $BATCHLENS__DESTINATION), with its connection from dlt's configuration.
+    """
+    from .destinations import resolve_target
+
+    if path is None:
+        try:
+            target = resolve_target(destination, None, default_db=database_path())
+        except UsageError as exc:
+            raise NoDataError(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
+    else:
+        target = resolve_target("duckdb", str(path))
+    db = Database(target.db) if target.db is not None else Database(Path(target.label), target)
+    where = target.label
     hint = f"run `make demo`, or set {DB_ENV} to a database that `batchlens extract` filled"
-    if not db.path.is_file():
-        raise NoDataError(f"There is no database at {db.path}: {hint}.")
-    with db.connect() as connection:
-        found = {
-            name
-            for (name,) in connection.execute(
-                "select table_name from information_schema.tables "
-                "where table_catalog = current_database() and table_schema = ? "
-                "and table_type = 'VIEW'",
-                [SCHEMA],
-            ).fetchall()
-        }
-        missing = [view for view in VIEWS if view not in found]
-        if missing:
-            which = "" if len(missing) == len(VIEWS) else f" ({', '.join(missing)} missing)"
-            raise NoDataError(
-                f"The database {db.path} has no batchlens views{which}: run "
-                f"`batchlens models --db {db.path}` after an extraction."
-            )
-        (batches,) = connection.execute(f"select count(*) from {SCHEMA}.batch_facts").fetchone()
+    if target.db is not None and not target.db.is_file():
+        raise NoDataError(f"There is no database at {where}: {hint}.")
+    found = set(
+        db.df(
+            "select table_name from information_schema.tables "
+            "where table_schema = $schema and table_type = 'VIEW'",
+            schema=SCHEMA,
+        )["table_name"]
+    )
+    missing = [view for view in VIEWS if view not in found]
+    if missing:
+        which = "" if len(missing) == len(VIEWS) else f" ({', '.join(missing)} missing)"
+        raise NoDataError(
+            f"The database {where} has no batchlens views{which}: run "
+            f"`batchlens models` on it after an extraction."
+        )
+    batches = int(db.df(f"select count(*) as n from {SCHEMA}.batch_facts")["n"].iloc[0])
     if not batches:
         raise NoDataError(
-            f"The database {db.path} holds no batches yet: run `batchlens extract --db "
-            f"{db.path}` against an account that has some, or `make demo` for the demo."
+            f"The database {where} holds no batches yet: run `batchlens extract` into it "
+            "against an account that has some, or `make demo` for the demo."
         )
     return db
 

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .database import connect
+from .dialects import DUCKDB, execute, rows
 from .errors import UsageError, classify
 from .models import SCHEMA
 
@@ -57,7 +58,12 @@ select
 from {SCHEMA}.active_batches
 order by
     account,
-    list_position(['validating', 'in_progress', 'finalizing', 'cancelling'], status)
+    case status
+        when 'validating' then 1
+        when 'in_progress' then 2
+        when 'finalizing' then 3
+        when 'cancelling' then 4
+    end
 """
 
 # Rates over a window are sums of counts over sums of denominators.
@@ -178,12 +184,16 @@ def report(db: Path, fmt: str = "table", days: int = 30) -> str:
     Raises UsageError for a missing database, a file that is not one, missing views
     (models never built) or bad arguments: each is something the user can fix.
     """
+    _check_arguments(fmt, days)
+    data = collect(db, days)
+    return to_json(data) if fmt == "json" else to_table(data)
+
+
+def _check_arguments(fmt: str, days: int) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if days < 1:
         raise UsageError(f"--days must be at least 1, got {days}")
-    data = collect(db, days)
-    return to_json(data) if fmt == "json" else to_table(data)
 
 
 def windows_for(days: int) -> list[int]:
@@ -192,7 +202,7 @@ def windows_for(days: int) -> list[int]:
 
 
 def collect(db: Path, days: int) -> dict[str, Any]:
-    """Every section as plain rows (dicts), read in one read-only session."""
+    """Every section as plain rows (dicts), read in one read-only session of a DuckDB file."""
     db = Path(db)
     if not db.is_file():
         raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
@@ -204,47 +214,66 @@ def collect(db: Path, days: int) -> dict[str, Any]:
         first_line = str(exc).splitlines()[0]
         raise UsageError(f"cannot open the database {db}: {first_line}") from None
     with connection:
-        connection.execute("set TimeZone = 'UTC'")  # timestamps come back in UTC
-        _require_views(connection, db)
-        as_of = _rows(connection, AS_OF)[0]
-        long_finalizing = {"long_finalizing_hours": LONG_FINALIZING_HOURS}
-        (open_summary,) = _rows(connection, OPEN_SUMMARY, **long_finalizing)
-        return {
-            "database": str(db),
-            "as_of": as_of["as_of"],
-            "as_of_source": as_of["as_of_source"],
-            "days": days,
-            "long_finalizing_hours": LONG_FINALIZING_HOURS,
-            "active": _rows(connection, ACTIVE),
-            "windows": _rows(connection, WINDOW_RATES, windows=windows_for(days)),
-            "durations": _rows(connection, DURATIONS, days=days),
-            "open_batches": {
-                **open_summary,
-                "batches": _rows(connection, OPEN_BATCHES, **long_finalizing),
-            },
-            "error_codes": _rows(connection, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
-        }
+        return collect_from(connection, DUCKDB, days, str(db))
 
 
-def _require_views(connection: duckdb.DuckDBPyConnection, db: Path) -> None:
-    rows = connection.execute(
+def report_from(
+    connection: Any, dialect: str, label: str, fmt: str = "table", days: int = 30
+) -> str:
+    """`report` over an open connection (DuckDB's or psycopg2's); `label` names the database."""
+    _check_arguments(fmt, days)
+    data = collect_from(connection, dialect, days, label)
+    return to_json(data) if fmt == "json" else to_table(data)
+
+
+def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[str, Any]:
+    """Every section as plain rows (dicts), from an open connection in `dialect`.
+
+    Sets the session's TimeZone to UTC, so that timestamps come back in UTC.
+    """
+    execute(connection, dialect, "set TimeZone = 'UTC'")
+    _require_views(connection, dialect, label)
+    as_of = _rows(connection, dialect, AS_OF)[0]
+    long_finalizing = {"long_finalizing_hours": LONG_FINALIZING_HOURS}
+    (open_summary,) = _rows(connection, dialect, OPEN_SUMMARY, **long_finalizing)
+    return {
+        "database": label,
+        "as_of": as_of["as_of"],
+        "as_of_source": as_of["as_of_source"],
+        "days": days,
+        "long_finalizing_hours": LONG_FINALIZING_HOURS,
+        "active": _rows(connection, dialect, ACTIVE),
+        "windows": _rows(connection, dialect, WINDOW_RATES, windows=windows_for(days)),
+        "durations": _rows(connection, dialect, DURATIONS, days=days),
+        "open_batches": {
+            **open_summary,
+            "batches": _rows(connection, dialect, OPEN_BATCHES, **long_finalizing),
+        },
+        "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
+    }
+
+
+def _require_views(connection: Any, dialect: str, label: str) -> None:
+    _, found = rows(
+        connection,
+        dialect,
         "select table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = ? "
+        "where table_catalog = current_database() and table_schema = $schema "
         "and table_type = 'VIEW'",
-        [SCHEMA],
-    ).fetchall()
-    missing = sorted(set(REQUIRED_VIEWS) - {name for (name,) in rows})
+        {"schema": SCHEMA},
+    )
+    missing = sorted(set(REQUIRED_VIEWS) - {name for (name,) in found})
     if missing:
+        hint = f"batchlens models --db {label}" if dialect == DUCKDB else "batchlens models"
         raise UsageError(
-            f"the database {db} has no batchlens views ({', '.join(missing)} missing); "
-            f"run `batchlens models --db {db}` after an extraction"
+            f"the database {label} has no batchlens views ({', '.join(missing)} missing); "
+            f"run `{hint}` after an extraction"
         )
 
 
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str, **params: Any) -> list[dict]:
-    cursor = connection.execute(sql, params or None)
-    names = [column[0] for column in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def _rows(connection: Any, dialect: str, sql: str, **params: Any) -> list[dict]:
+    names, found = rows(connection, dialect, sql, params)
+    return [dict(zip(names, row, strict=True)) for row in found]
 
 
 # --- JSON -----------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ as_of as (
 spans as (
 
     -- UTC wall-clock times built from the instants' microseconds: no time zone rules, so
-    -- the session's TimeZone never matters (and it is much cheaper than `at time zone`)
+    -- the session's TimeZone never matters (and it is much cheaper than `at time zone`,
+    -- which is what it becomes on PostgreSQL: see batchlens/dialects.py)
     select
         account,
         make_timestamp(epoch_us(created_at)) as created_utc,
@@ -87,9 +88,8 @@ account_spines as (
     select
         hourly_changes.account,
         min(hourly_changes.hour_utc) as first_hour_utc,
-        date_trunc(
-            'hour', make_timestamp(epoch_us(any_value(as_of.as_of)))
-        ) as last_hour_utc
+        -- one "as of": `max` picks it (sqlglot cannot translate `any_value`)
+        date_trunc('hour', make_timestamp(epoch_us(max(as_of.as_of)))) as last_hour_utc
     from hourly_changes
     cross join as_of
     group by hourly_changes.account
@@ -98,11 +98,18 @@ account_spines as (
 
 hours as (
 
+    -- every hour mark from the first to the last, both included (sqlglot mistranslates
+    -- DuckDB's `range`; `generate_series` in FROM means the same on both databases)
     select
-        account,
-        unnest(range(first_hour_utc, last_hour_utc + interval 1 hour, interval 1 hour))
-            as hour_utc
+        account_spines.account,
+        spine.hour_utc
     from account_spines
+    cross join
+        generate_series(
+            account_spines.first_hour_utc,
+            account_spines.last_hour_utc,
+            interval 1 hour
+        ) as spine (hour_utc)
 
 ),
 

@@ -19,6 +19,7 @@ errors_per_batch as (
         account,
         batch_id,
         count(*) as error_count,
+        -- skips entries without a code (array_agg on PostgreSQL: batchlens/dialects.py)
         arg_min(code, error_position) as first_error_code
     from batch_errors
     group by account, batch_id
@@ -49,6 +50,7 @@ measured as (
         errors_per_batch.first_error_code,
         -- the UTC date whatever the session's TimeZone (a bare cast would use the local
         -- zone): the date of the UTC wall-clock time rebuilt from the instant's microseconds
+        -- (`at time zone 'UTC'` on PostgreSQL, see batchlens/dialects.py)
         cast(make_timestamp(epoch_us(lifecycle.created_at)) as date) as created_day,
         case
             when not lifecycle.is_active

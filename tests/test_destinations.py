@@ -1,0 +1,331 @@
+"""The same extraction, incremental state, lock and exit codes on a shared PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from postgres_server import PASSWORD, postgres_bin, postgres_server
+
+from batchlens.simulator.server import Simulator
+from helpers import KEY, TIMESTAMPS, cli_env, expected_batches, run_cli, summary
+
+pytestmark = pytest.mark.skipif(
+    postgres_bin() is None,
+    reason="PostgreSQL server not installed (apt-get install postgresql): "
+    "the postgres destination tests are SKIPPED",
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(server: str) -> str:
+    """A database of its own for each test, on the shared server."""
+    import psycopg2
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(server)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"create database {name}")
+    admin.close()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def pg_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return cli_env(
+        DESTINATION__POSTGRES__CREDENTIALS=url,
+        BATCHLENS_STATE_DIR=str(tmp_path / "state"),
+        **extra,
+    )
+
+
+def pg_extract(sim: Simulator, url: str, tmp_path: Path, *more: str, **env: str):
+    result = run_cli(
+        "extract", "--destination", "postgres", "--base-url", sim.url, *more,
+        cwd=tmp_path, env=pg_env(url, tmp_path, **env),
+    )  # fmt: skip
+    assert PASSWORD not in result.stdout + result.stderr
+    return result
+
+
+def pg_rows(url: str, sql: str) -> list[tuple]:
+    import psycopg2
+
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("set time zone 'UTC'")
+            cursor.execute(sql)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def pg_batches(url: str) -> dict[str, dict]:
+    columns = ["id", "status", "endpoint", "model", *TIMESTAMPS]
+    columns += ["request_counts__total", "request_counts__completed", "request_counts__failed"]
+    columns += ["usage__total_tokens", "output_file_id", "error_file_id"]
+    stored = {}
+    for row in pg_rows(url, f"select {', '.join(columns)} from openai_batches.batches"):
+        record = dict(zip(columns, row, strict=True))
+        for name in TIMESTAMPS:
+            value = record[name]
+            record[name] = None if value is None else int(value.timestamp())
+        record["errors"] = []
+        stored[record["id"]] = record
+    for batch_id, code, message, line in pg_rows(
+        url,
+        "select batch_id, code, message, line from openai_batches.batches__errors__data "
+        "order by batch_id, position",
+    ):
+        stored[batch_id]["errors"].append((code, message, line))
+    return stored
+
+
+def test_extract_into_postgres_full_and_incremental(
+    sim: Simulator, pg_url: str, tmp_path: Path
+) -> None:
+    result = pg_extract(sim, pg_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "db=postgres://batchlens@127.0.0.1" in result.stdout
+    assert pg_batches(pg_url) == expected_batches(sim.visible())
+    sim.advance(3 * 86400)
+    sim.add_batches(150, same_second=False)
+    sim.reset_requests()
+    result = pg_extract(sim, pg_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert summary(result)["new"] == 150
+    assert pg_batches(pg_url) == expected_batches(sim.visible())
+
+
+def test_the_state_lives_in_the_server(sim: Simulator, pg_url: str, tmp_path: Path) -> None:
+    """Another machine, with no working folder of its own, carries on incrementally."""
+    for machine in ("machine-a", "machine-b"):
+        (tmp_path / machine).mkdir()
+    assert pg_extract(sim, pg_url, tmp_path / "machine-a").returncode == 0
+    sim.reset_requests()
+    result = pg_extract(sim, pg_url, tmp_path / "machine-b")
+    assert result.returncode == 0 and summary(result)["new"] == 0
+    assert sim.list_requests == 1
+
+
+def test_a_held_advisory_lock_exits_3_fast(sim: Simulator, pg_url: str, tmp_path: Path) -> None:
+    first = pg_extract(sim, pg_url, tmp_path)
+    assert first.returncode == 0
+    before = pg_batches(pg_url)
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            textwrap.dedent(f"""
+                import time
+                from batchlens.destinations import AdvisoryLock, _label
+                url = {pg_url!r}
+                with AdvisoryLock(url, _label(url)):
+                    print("held", flush=True)
+                    time.sleep(30)
+            """),
+        ],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        sim.reset_requests()
+        started = time.monotonic()
+        result = pg_extract(sim, pg_url, tmp_path)
+        assert time.monotonic() - started < 2 + 1.5
+        assert result.returncode == 3
+        assert "another extraction holds this database (server pid" in result.stderr
+        assert sim.requests == []
+    finally:
+        holder.kill()
+        holder.wait()
+    assert pg_batches(pg_url) == before
+
+
+@pytest.mark.parametrize(("fault", "code"), [("malformed", 1), ("500", 1)])
+def test_failures_leave_postgres_unchanged(
+    sim: Simulator, pg_url: str, tmp_path: Path, fault: str, code: int
+) -> None:
+    assert pg_extract(sim, pg_url, tmp_path).returncode == 0
+    sim.advance(86400)
+    sim.add_batches(40)
+    before = pg_batches(pg_url)
+    state = pg_rows(pg_url, "select count(*) from openai_batches._dlt_pipeline_state")
+    sim.inject(fault, times=50, on="list")
+    result = pg_extract(sim, pg_url, tmp_path, RUNTIME__REQUEST_MAX_ATTEMPTS="2")
+    assert result.returncode == code
+    assert pg_batches(pg_url) == before
+    assert pg_rows(pg_url, "select count(*) from openai_batches._dlt_pipeline_state") == state
+    sim.clear_faults()
+    assert pg_extract(sim, pg_url, tmp_path).returncode == 0
+    assert pg_batches(pg_url) == expected_batches(sim.visible())
+
+
+def test_a_wrong_key_still_exits_4(sim: Simulator, pg_url: str, tmp_path: Path) -> None:
+    result = pg_extract(sim, pg_url, tmp_path, OPENAI_API_KEY="sk-wrong-CANARY-0042-batchlens")
+    assert result.returncode == 4
+
+
+def test_a_wrong_password_exits_2_and_an_unreachable_server_1(
+    sim: Simulator, pg_url: str, tmp_path: Path
+) -> None:
+    wrong = pg_url.replace(PASSWORD, "not-the-password")
+    result = pg_extract(sim, wrong, tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "refused the connection settings" in result.stderr and "not-the-password" not in (
+        result.stdout + result.stderr
+    )
+    closed = pg_url.split("@")[0] + "@127.0.0.1:9/x"
+    result = pg_extract(sim, closed, tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach the destination" in result.stderr
+    assert sim.requests == []
+
+
+def test_db_is_refused_with_a_server_destination(sim: Simulator, pg_url: str, tmp_path: Path):
+    result = pg_extract(sim, pg_url, tmp_path, "--db", "x.duckdb")
+    assert result.returncode == 2 and "--db names a DuckDB file" in result.stderr
+
+
+def test_the_destination_can_be_configured(sim: Simulator, pg_url: str, tmp_path: Path) -> None:
+    result = run_cli(
+        "extract", "--base-url", sim.url, cwd=tmp_path,
+        env=pg_env(pg_url, tmp_path, BATCHLENS__DESTINATION="postgres"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "db=postgres://" in result.stdout
+    assert KEY not in result.stdout
+
+
+# --- DuckLake: a PostgreSQL catalog and a local data path ---------------------------------
+
+
+@pytest.fixture
+def lake(pg_url: str, tmp_path: Path) -> dict[str, str]:
+    data = tmp_path / "lake-data"
+    data.mkdir()
+    return {
+        "DESTINATION__DUCKLAKE__CREDENTIALS__CATALOG": pg_url,
+        "DESTINATION__DUCKLAKE__CREDENTIALS__STORAGE": str(data),
+        "BATCHLENS_STATE_DIR": str(tmp_path / "state"),
+    }
+
+
+def lake_extract(sim: Simulator, lake: dict[str, str], tmp_path: Path, *more: str):
+    result = run_cli(
+        "extract", "--destination", "ducklake", "--base-url", sim.url, *more,
+        cwd=tmp_path, env=cli_env(**lake),
+    )  # fmt: skip
+    assert PASSWORD not in result.stdout + result.stderr
+    return result
+
+
+def lake_batches(lake: dict[str, str]) -> dict[str, dict]:
+    from batchlens import ducklake
+
+    catalog = lake["DESTINATION__DUCKLAKE__CREDENTIALS__CATALOG"]
+    data = lake["DESTINATION__DUCKLAKE__CREDENTIALS__STORAGE"]
+    with ducklake.connect(catalog, data, read_only=True) as connection:
+        columns = ["id", "status", "endpoint", "model", *TIMESTAMPS]
+        columns += ["request_counts__total", "request_counts__completed"]
+        columns += ["request_counts__failed", "usage__total_tokens", "output_file_id"]
+        columns += ["error_file_id"]
+        rows = connection.execute(f"select {', '.join(columns)} from openai_batches.batches")
+        stored = {}
+        for row in rows.fetchall():
+            record = dict(zip(columns, row, strict=True))
+            for name in TIMESTAMPS:
+                value = record[name]
+                record[name] = None if value is None else int(value.timestamp())
+            record["errors"] = []
+            stored[record["id"]] = record
+        for batch_id, code, message, line in connection.execute(
+            "select batch_id, code, message, line from openai_batches.batches__errors__data "
+            "order by batch_id, position"
+        ).fetchall():
+            stored[batch_id]["errors"].append((code, message, line))
+        views = connection.execute("select count(*) from openai_batches.batch_facts").fetchone()[0]
+    assert views == len(stored)  # the views are built in the lake too
+    return stored
+
+
+def test_extract_into_ducklake_full_and_incremental(
+    sim: Simulator, lake: dict[str, str], tmp_path: Path
+) -> None:
+    result = lake_extract(sim, lake, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "db=ducklake postgres://batchlens@127.0.0.1" in result.stdout
+    assert lake_batches(lake) == expected_batches(sim.visible())
+    sim.advance(2 * 86400)
+    sim.add_batches(120, same_second=False)
+    result = lake_extract(sim, lake, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert summary(result)["new"] == 120
+    assert lake_batches(lake) == expected_batches(sim.visible())
+
+
+def test_a_failed_ducklake_run_changes_nothing(
+    sim: Simulator, lake: dict[str, str], tmp_path: Path
+) -> None:
+    assert lake_extract(sim, lake, tmp_path).returncode == 0
+    before = lake_batches(lake)
+    sim.advance(86400)
+    sim.add_batches(30)
+    sim.inject("html", times=50, on="list")
+    result = lake_extract(sim, lake, tmp_path)
+    assert result.returncode == 1 and "gateway could not use" in result.stderr
+    assert lake_batches(lake) == before
+
+
+def active_counts(report_json: str) -> dict[str, int]:
+    import json
+
+    return {row["status"]: row["batches"] for row in json.loads(report_json)["active"]}
+
+
+def expected_active(sim: Simulator) -> dict[str, int]:
+    counts = dict.fromkeys(("validating", "in_progress", "finalizing", "cancelling"), 0)
+    for batch in sim.visible():
+        if batch["status"] in counts:
+            counts[batch["status"]] += 1
+    return counts
+
+
+@pytest.mark.parametrize("kind", ["postgres", "ducklake"])
+def test_models_and_report_on_a_server_destination(
+    sim: Simulator, pg_url: str, lake: dict[str, str], tmp_path: Path, kind: str
+) -> None:
+    env = cli_env(DESTINATION__POSTGRES__CREDENTIALS=pg_url, **lake)
+    result = run_cli("extract", "--destination", kind, "--base-url", sim.url, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    built = run_cli("models", "--destination", kind, cwd=tmp_path, env=env)
+    assert built.returncode == 0, built.stderr
+    assert "built 11 views" in built.stdout and PASSWORD not in built.stdout
+    report = run_cli("report", "--destination", kind, "--format", "json", cwd=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr
+    assert active_counts(report.stdout) == expected_active(sim)
+    assert PASSWORD not in report.stdout + report.stderr
+
+
+def test_notebooks_read_from_a_server_destination(
+    sim: Simulator, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert pg_extract(sim, pg_url, tmp_path).returncode == 0
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", pg_url)
+    from batchlens import notebook
+
+    db = notebook.open_db(destination="postgres")
+    frame = db.df("select status, batches from openai_batches.active_batches")
+    assert dict(zip(frame["status"], frame["batches"], strict=True)) == expected_active(sim)
