@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from batchlens.database import connect
@@ -69,43 +70,46 @@ def epoch(value: object) -> int | None:
     return None if value is None else int(value.timestamp())  # type: ignore[attr-defined]
 
 
-def stored_batches(db: Path, account: str = "default") -> dict[str, dict]:
-    """Every stored batch in the API's own shape (the fields the comparison covers)."""
-    columns = ", ".join(
-        [
-            "id",
-            "status",
-            "endpoint",
-            "model",
-            *TIMESTAMPS,
-            "request_counts__total",
-            "request_counts__completed",
-            "request_counts__failed",
-            "usage__total_tokens",
-            "output_file_id",
-            "error_file_id",
-        ]
-    )
-    with connect(db, read_only=True) as con:
-        rows = con.execute(
-            f"select {columns} from openai_batches.batches where account = ?", [account]
-        ).fetchall()
-        names = [d[0] for d in con.description]
-        errors = con.execute(
-            "select batch_id, code, message, line from openai_batches.batches__errors__data "
-            "where account = ? order by batch_id, position",
-            [account],
-        ).fetchall()
+COMPARED = [
+    "id",
+    "status",
+    "endpoint",
+    "model",
+    *TIMESTAMPS,
+    "request_counts__total",
+    "request_counts__completed",
+    "request_counts__failed",
+    "usage__total_tokens",
+    "output_file_id",
+    "error_file_id",
+]
+
+
+def read_batches(query: Callable[[str], list[tuple]], account: str = "default") -> dict[str, dict]:
+    """Every stored batch in the API's own shape (the fields the comparison covers).
+
+    `query` runs one SQL statement on whichever database holds the tables and returns its
+    rows: DuckDB, PostgreSQL and DuckLake are read the same way.
+    """
+    where = f"where account = '{account}'"
     stored = {}
-    for row in rows:
-        record = dict(zip(names, row, strict=True))
+    for row in query(f"select {', '.join(COMPARED)} from openai_batches.batches {where}"):
+        record = dict(zip(COMPARED, row, strict=True))
         for name in TIMESTAMPS:
             record[name] = epoch(record[name])
         record["errors"] = []
         stored[record["id"]] = record
-    for batch_id, code, message, line in errors:
+    for batch_id, code, message, line in query(
+        "select batch_id, code, message, line from openai_batches.batches__errors__data "
+        f"{where} order by batch_id, position"
+    ):
         stored[batch_id]["errors"].append((code, message, line))
     return stored
+
+
+def stored_batches(db: Path, account: str = "default") -> dict[str, dict]:
+    with connect(db, read_only=True) as con:
+        return read_batches(lambda sql: con.execute(sql).fetchall(), account)
 
 
 def expected_batches(visible: list[dict]) -> dict[str, dict]:

@@ -14,7 +14,7 @@ import pytest
 from postgres_server import PASSWORD, postgres_bin, postgres_server
 
 from batchlens.simulator.server import Simulator
-from helpers import KEY, TIMESTAMPS, cli_env, expected_batches, run_cli, summary
+from helpers import KEY, cli_env, expected_batches, read_batches, run_cli, summary
 
 pytestmark = pytest.mark.skipif(
     postgres_bin() is None,
@@ -74,24 +74,7 @@ def pg_rows(url: str, sql: str) -> list[tuple]:
 
 
 def pg_batches(url: str) -> dict[str, dict]:
-    columns = ["id", "status", "endpoint", "model", *TIMESTAMPS]
-    columns += ["request_counts__total", "request_counts__completed", "request_counts__failed"]
-    columns += ["usage__total_tokens", "output_file_id", "error_file_id"]
-    stored = {}
-    for row in pg_rows(url, f"select {', '.join(columns)} from openai_batches.batches"):
-        record = dict(zip(columns, row, strict=True))
-        for name in TIMESTAMPS:
-            value = record[name]
-            record[name] = None if value is None else int(value.timestamp())
-        record["errors"] = []
-        stored[record["id"]] = record
-    for batch_id, code, message, line in pg_rows(
-        url,
-        "select batch_id, code, message, line from openai_batches.batches__errors__data "
-        "order by batch_id, position",
-    ):
-        stored[batch_id]["errors"].append((code, message, line))
-    return stored
+    return read_batches(lambda sql: pg_rows(url, sql))
 
 
 def test_extract_into_postgres_full_and_incremental(
@@ -238,26 +221,9 @@ def lake_batches(lake: dict[str, str]) -> dict[str, dict]:
     catalog = lake["DESTINATION__DUCKLAKE__CREDENTIALS__CATALOG"]
     data = lake["DESTINATION__DUCKLAKE__CREDENTIALS__STORAGE"]
     with ducklake.connect(catalog, data, read_only=True) as connection:
-        columns = ["id", "status", "endpoint", "model", *TIMESTAMPS]
-        columns += ["request_counts__total", "request_counts__completed"]
-        columns += ["request_counts__failed", "usage__total_tokens", "output_file_id"]
-        columns += ["error_file_id"]
-        rows = connection.execute(f"select {', '.join(columns)} from openai_batches.batches")
-        stored = {}
-        for row in rows.fetchall():
-            record = dict(zip(columns, row, strict=True))
-            for name in TIMESTAMPS:
-                value = record[name]
-                record[name] = None if value is None else int(value.timestamp())
-            record["errors"] = []
-            stored[record["id"]] = record
-        for batch_id, code, message, line in connection.execute(
-            "select batch_id, code, message, line from openai_batches.batches__errors__data "
-            "order by batch_id, position"
-        ).fetchall():
-            stored[batch_id]["errors"].append((code, message, line))
-        views = connection.execute("select count(*) from openai_batches.batch_facts").fetchone()[0]
-    assert views == len(stored)  # the views are built in the lake too
+        stored = read_batches(lambda sql: connection.execute(sql).fetchall())
+        (facts,) = connection.execute("select count(*) from openai_batches.batch_facts").fetchone()
+    assert facts == len(stored)  # the views are built in the lake too
     return stored
 
 
