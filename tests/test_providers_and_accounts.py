@@ -163,11 +163,36 @@ def test_several_accounts_load_into_one_table_and_stay_apart(tmp_path: Path) -> 
                     "where status in ('validating', 'in_progress', 'finalizing') group by 1"
                 ).fetchall()
             )
+            per_account = {
+                view: dict(
+                    con.execute(
+                        f"select account, {measure} from openai_batches.{view} group by 1"
+                    ).fetchall()
+                )
+                for view, measure in (
+                    ("batch_facts", "count(*)"),
+                    ("failure_rates_daily", "sum(terminal)"),
+                    ("open_batches", "count(*)"),
+                    ("batch_errors", "count(*)"),
+                )
+            }
+        terminal = ("completed", "failed", "expired", "cancelled")
         for name, sim in (("alpha", alpha), ("beta", beta)):
+            visible = sim.visible()
             expected = sum(
-                b["status"] in ("validating", "in_progress", "finalizing") for b in sim.visible()
+                b["status"] in ("validating", "in_progress", "finalizing") for b in visible
             )
             assert active[name] == expected
+            assert per_account["batch_facts"][name] == len(visible)
+            assert per_account["failure_rates_daily"][name] == sum(
+                b["status"] in terminal for b in visible
+            )
+            assert per_account["open_batches"][name] == sum(
+                b["status"] not in terminal for b in visible
+            )
+            assert per_account["batch_errors"][name] == sum(
+                len((b.get("errors") or {}).get("data") or []) for b in visible
+            )
 
         # each account keeps its own incremental state
         alpha.advance(86400)
