@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 # Before dlt is imported anywhere: its telemetry phones home by default.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -80,14 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import parse_headers, resolve_accounts
+def _target(args: argparse.Namespace, redact: Redactor) -> Any:
+    """Where the command works (`--destination`, `--db`), its password redacted."""
     from .destinations import resolve_target
-    from .extract import Progress, extract_accounts
 
     target = resolve_target(args.destination, args.db)
     for secret in target.secrets():
         redact.add(secret)
+    return target
+
+
+def _extract(args: argparse.Namespace, redact: Redactor) -> int:
+    from .config import parse_headers, resolve_accounts
+    from .extract import Progress, extract_accounts
+
+    target = _target(args, redact)
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
     for account in accounts:
         for secret in account.secrets():
@@ -108,15 +116,10 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _models(args: argparse.Namespace, redact: Redactor) -> int:
-    from .destinations import resolve_target
     from .models import build_models
 
-    target = resolve_target(args.destination, args.db)
-    for secret in target.secrets():
-        redact.add(secret)
-    if target.db is not None:
-        if not target.db.exists():
-            raise errors.UsageError(f"no database at {target.db}: run `batchlens extract` first")
+    target = _target(args, redact)
+    if target.db is not None:  # a missing file is refused by build_models (exit 2)
         views = build_models(target.db)
     else:
         with target.lock(), contextlib.closing(target.connect()) as connection:
@@ -126,14 +129,11 @@ def _models(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _report(args: argparse.Namespace, redact: Redactor) -> int:
-    from .destinations import resolve_target
     from .report import report, report_from
 
     if args.days < 1:
         raise errors.UsageError("--days must be at least 1")
-    target = resolve_target(args.destination, args.db)
-    for secret in target.secrets():
-        redact.add(secret)
+    target = _target(args, redact)
     if target.db is not None:
         print(report(target.db, fmt=args.format, days=args.days))
     else:

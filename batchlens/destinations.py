@@ -25,7 +25,6 @@ from .errors import LockedError, UsageError
 from .lock import WAIT_SECONDS, DatabaseLock
 
 KINDS = ("duckdb", "postgres", "ducklake")
-DEFAULT_LAKE_NAME = "batchlens"
 
 
 @dataclass

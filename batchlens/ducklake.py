@@ -23,9 +23,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import duckdb
 
+from .database import CATALOG  # the attach name every batchlens connection uses
 from .errors import UsageError
 
-CATALOG = "batchlens_db"  # the attach name every batchlens connection uses (see database.py)
 DEFAULT_NAME = "batchlens"  # the lake's name: dlt's ducklake_name and the metadata schema
 
 # extension name -> the PyPI package (import name) that ships its binary

@@ -33,6 +33,16 @@ NOW = int(time.time())  # open batches "of today" are placed relative to the wal
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 ACTIVE = {"validating", "in_progress", "finalizing"}
 OPEN_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
+# the lifecycle timestamps a batch gets as it reaches each stage
+STAGES = (
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
 PUBLIC_VIEWS = {
     "batch_facts",
     "failure_rates_daily",
@@ -62,15 +72,7 @@ def batch(
         name: (created_at + offsets[name.removesuffix("_at")])
         if name.removesuffix("_at") in offsets
         else None
-        for name in (
-            "in_progress_at",
-            "finalizing_at",
-            "completed_at",
-            "failed_at",
-            "expired_at",
-            "cancelling_at",
-            "cancelled_at",
-        )
+        for name in STAGES
     }
     obj: dict[str, Any] = {
         "id": batch_id,
@@ -262,20 +264,7 @@ def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
                     "endpoint": b["endpoint"],
                     "model": b.get("model"),
                     "completion_window": b["completion_window"],
-                    **{
-                        k: ts(b[k])
-                        for k in (
-                            "created_at",
-                            "in_progress_at",
-                            "finalizing_at",
-                            "completed_at",
-                            "failed_at",
-                            "expired_at",
-                            "cancelling_at",
-                            "cancelled_at",
-                            "expires_at",
-                        )
-                    },
+                    **{k: ts(b[k]) for k in ("created_at", *STAGES, "expires_at")},
                     "created_day": datetime.fromtimestamp(b["created_at"], UTC).date(),
                     "is_terminal": status in TERMINAL,
                     "is_active": status in ACTIVE,
@@ -801,21 +790,7 @@ def test_as_of_falls_back_to_the_latest_timestamp_without_extractions(tmp_path: 
         connection.execute("delete from openai_batches.extractions")
         build_models(connection)
     got = views(db)
-    latest = max(
-        b[k]
-        for b in history
-        for k in (
-            "created_at",
-            "in_progress_at",
-            "finalizing_at",
-            "completed_at",
-            "failed_at",
-            "expired_at",
-            "cancelling_at",
-            "cancelled_at",
-        )
-        if b[k] is not None
-    )
+    latest = max(b[k] for b in history for k in ("created_at", *STAGES) if b[k] is not None)
     assert latest == T0 + HOUR + 3 * DAY  # batch_slow_finalizing's completion
     assert got["as_of"] == [{"as_of": ts(latest), "as_of_source": "latest_batch_timestamp"}]
     stuck = {r["batch_id"]: r for r in got["open_batches"]}["batch_stuck_validating"]
