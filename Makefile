@@ -20,7 +20,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint sql
+	$(BIN)/sqlfluff lint batchlens/sql
 
 format: $(STAMP)
 	$(BIN)/ruff format .

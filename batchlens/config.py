@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dlt
 
-from openai_batches.settings import DEFAULT_ACCOUNT, DEFAULT_BASE_URL
+from batchlens.openai_batches.settings import DEFAULT_ACCOUNT, DEFAULT_BASE_URL
 
 from .errors import UsageError
 

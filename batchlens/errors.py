@@ -8,7 +8,11 @@ from collections.abc import Iterable
 import duckdb
 import requests
 
-from openai_batches.helpers import ApiRefusedError, ApiRejectedRequestError, BatchesApiError
+from batchlens.openai_batches.api_client import (
+    ApiRefusedError,
+    ApiRejectedRequestError,
+    BatchesApiError,
+)
 
 OK = 0
 FAILED = 1  # failure after retries, or an answer that is not a valid list page

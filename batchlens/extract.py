@@ -22,8 +22,8 @@ from typing import Any
 import dlt
 import duckdb
 
-from openai_batches import openai_batches
-from openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
+from batchlens.openai_batches import openai_batches
+from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
 
 from .config import Account
 from .destinations import Target

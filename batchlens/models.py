@@ -15,13 +15,14 @@ import logging
 import os
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import sqlglot.errors
 
-from openai_batches.settings import (
+from batchlens.openai_batches.settings import (
     BATCHES_TABLE,
     DATASET_NAME,
     ERRORS_TABLE,
@@ -102,9 +103,9 @@ class Model:
 
 
 def sql_dir() -> Path:
-    """`sql/` beside the package (an editable install), unless $BATCHLENS_SQL_DIR says else."""
+    """The package's own `sql/` (package data, so a wheel has it too), unless $BATCHLENS_SQL_DIR."""
     override = os.environ.get(SQL_DIR_ENV)
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "sql"
+    return Path(override) if override else Path(str(resources.files("batchlens") / "sql"))
 
 
 def discover(root: Path | None = None) -> list[Model]:

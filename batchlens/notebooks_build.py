@@ -26,7 +26,7 @@ from nbclient.exceptions import CellExecutionError
 from .errors import FAILED, OK, USAGE, BatchlensError
 from .notebook import DB_ENV, REPO_ROOT, database_path, open_db
 
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
 OUT_DIR = REPO_ROOT / "build" / "notebooks"
 KERNEL = "python3"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": KERNEL}

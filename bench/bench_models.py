@@ -203,7 +203,7 @@ select
         else 'Enqueued token limit reached.' end as message,
     cast(null as varchar) as param,
     case when position = 0 then cast(3 as bigint) end as line
-from openai_batches.batches
+from batchlens.openai_batches.batches
 cross join range(2) as p (position)
 where status = 'failed' and (position = 0 or hash(id) % 3 = 0)
 """
@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         with duckdb.connect(str(db), read_only=True) as connection:
 
             def count_raw() -> None:
-                connection.execute("select count(*) from openai_batches.batches").fetchall()
+                connection.execute(
+                    "select count(*) from batchlens.openai_batches.batches"
+                ).fetchall()
 
             def fetch(relation: str) -> int:
                 return connection.sql(f"select * from {relation}").to_arrow_table().num_rows

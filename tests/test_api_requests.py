@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import requests_mock
 
-from openai_batches.helpers import ApiRefusedError, BatchesApi, BatchesApiError, InvalidPageError
+from batchlens.openai_batches.api_client import (
+    ApiRefusedError,
+    BatchesApi,
+    BatchesApiError,
+    InvalidPageError,
+)
 
 BASE = "http://api.test/v1"
 KEY = "sk-unit-test-key-123456"

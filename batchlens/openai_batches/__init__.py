@@ -10,7 +10,7 @@ from typing import Any
 import dlt
 from dlt.common.schema.typing import TColumnSchema
 
-from .helpers import BatchesApi
+from .api_client import BatchesApi
 from .incremental import AccountProgress
 from .settings import (
     BATCHES_TABLE,
@@ -45,7 +45,7 @@ BATCH_COLUMNS: dict[str, TColumnSchema] = {
 }
 
 
-@dlt.source(name="openai_batches")
+@dlt.source(name="openai_batches", section="openai_batches")
 def openai_batches(
     api_key: str | None = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
