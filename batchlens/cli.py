@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from . import errors
 from .destinations import KINDS
 from .errors import Redactor
 
+CHECK_UNKNOWN = 3  # `check`'s own convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 EPILOG = (
     "exit codes: 0 ok, 1 failed after retries or invalid answer, 2 usage/configuration, "
     "3 database held by another process, 4 API refused credentials or URL (401/403/404)"
@@ -75,10 +77,57 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--batches", type=int, default=500)
     simulate.add_argument("--seed", type=int, default=7)
 
+    _check_parser(commands, db_help, destination_help)
+
     demo = commands.add_parser("demo", help="simulator -> extract -> models -> report")
     demo.add_argument("--db", default="demo.duckdb", help="DuckDB file (default demo.duckdb)")
     demo.add_argument("--batches", type=int, default=2000)
     return parser
+
+
+CHECK_EPILOG = (
+    "exit codes (the monitoring-plugin convention, unlike the other commands): 0 OK, "
+    "1 WARNING, 2 CRITICAL, 3 UNKNOWN (database missing or unreadable, held by an extraction "
+    "longer than --wait, bad option). Default severities: stuck, overdue, failure_rate, "
+    "extract_age critical; expiring, request_failure_rate, error_file_expiring, daily_cost "
+    "warning. Thresholds also come from [check] and [check.accounts.NAME] in "
+    ".dlt/config.toml; flags win."
+)
+
+
+def _check_parser(commands: Any, db_help: str, destination_help: str) -> None:
+    check = commands.add_parser(
+        "check",
+        help="alert on stuck, expiring or failing batches and a stale extraction (exit 0-3)",
+        description="Reads the views (never the API) and reports like a monitoring plugin.",
+        epilog=CHECK_EPILOG,
+    )
+    check.add_argument("--db", help=db_help)
+    check.add_argument("--destination", choices=KINDS, help=destination_help)
+    rule = check.add_argument
+    rule("--stuck-hours", type=float, metavar="H", help="open in one status > H h (default 6)")
+    rule("--expiring-hours", type=float, metavar="H", help="expires within H h (default 2)")
+    rule("--max-failure-rate", type=float, metavar="R", help="failed/terminal batches (off)")
+    rule("--max-request-failure-rate", type=float, metavar="R", help="failed requests (off)")
+    rule("--window-hours", type=float, metavar="W", help="window of the rates (default 24)")
+    rule("--min-batches", type=int, metavar="N", help="rates need N ended batches (default 5)")
+    rule("--max-extract-age", type=float, metavar="MINUTES", help="(default 60)")
+    rule("--max-daily-cost", type=float, metavar="USD", help="spend of the UTC day (off)")
+    rule(
+        "--severity",
+        action="append",
+        metavar="RULE=LEVEL",
+        help="warning, critical or off for one rule, repeatable",
+    )
+    check.add_argument("--format", choices=("text", "json", "prometheus"), default="text")
+    check.add_argument("--output", metavar="FILE", help="write there atomically, not stdout")
+    check.add_argument(
+        "--wait",
+        type=float,
+        default=8.0,
+        metavar="SECONDS",
+        help="wait for an extraction writing a DuckDB file to end (default 8)",
+    )
 
 
 def _target(args: argparse.Namespace, redact: Redactor) -> Any:
@@ -142,6 +191,43 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
     return errors.OK
 
 
+def _check(args: argparse.Namespace, redact: Redactor) -> int:
+    """Every failure is UNKNOWN (3): exit 1 or 2 would page as WARNING or CRITICAL."""
+    from datetime import UTC, datetime
+
+    from .check import UNKNOWN, evaluate
+    from .check_data import open_read_only, read_snapshot
+    from .check_output import emit, prometheus_registry, render, render_unknown, unknown_registry
+    from .check_settings import KEYS, resolve_settings
+
+    prometheus = args.format == "prometheus"
+    output = Path(args.output).expanduser().absolute() if args.output else None
+    try:
+        if output is not None and not output.parent.is_dir():
+            raise errors.UsageError(f"the folder of --output does not exist: {output.parent}")
+        if args.wait < 0:
+            raise errors.UsageError("--wait must be at least 0 seconds")
+        settings = resolve_settings({key: getattr(args, key) for key in KEYS}, args.severity)
+        target = _target(args, redact)
+        with open_read_only(target, args.wait) as connection:
+            snapshot = read_snapshot(connection, target.dialect, target.label, settings.windows())
+        outcome = evaluate(snapshot, settings, datetime.now(UTC))
+        emit(render(outcome, args.format), prometheus_registry(outcome) if prometheus else None,
+             output)  # fmt: skip
+        return outcome.state
+    except Exception as exc:
+        known = errors.classify(exc)
+        if known and known[0] == errors.INTERRUPTED:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = redact(known[1] if known else f"unexpected error: {type(exc).__name__}: {first}")
+        print(f"batchlens: {message}", file=sys.stderr)
+        with contextlib.suppress(OSError):  # an --output that cannot be written: stderr says why
+            emit(render_unknown(message, args.format), unknown_registry() if prometheus else None,
+                 output)  # fmt: skip
+        return UNKNOWN
+
+
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
     from .simulator.server import serve_forever
 
@@ -159,6 +245,7 @@ COMMANDS = {
     "extract": _extract,
     "models": _models,
     "report": _report,
+    "check": _check,
     "simulate": _simulate,
     "demo": _demo,
 }
@@ -174,8 +261,29 @@ def _log_warnings_to_stderr() -> None:
     logger.propagate = False
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace | int:
+    """argparse exits 2 on a bad option; for `check` that would read as CRITICAL, so a bad
+    option there is UNKNOWN (3), said on stdout too, where monitoring systems look."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return _parser().parse_args(words)
+    except SystemExit as exc:
+        sys.stderr.write(captured.getvalue())
+        if command != "check" or exc.code in (0, None):
+            raise
+        reason = captured.getvalue().strip().splitlines()[-1:] or ["bad option"]
+        print(f"BATCHLENS UNKNOWN - {reason[0]}", flush=True)
+        return CHECK_UNKNOWN
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parsed = _parse(argv)
+    if isinstance(parsed, int):
+        return parsed
+    args = parsed
     redact = Redactor()
     _log_warnings_to_stderr()
     # cron and `timeout` send SIGTERM: unwind like Ctrl-C so nothing is half-written.

@@ -36,7 +36,7 @@ class DatabaseLock:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
+                    holder = read_holder(fd)
                     os.close(fd)
                     raise LockedError(
                         f"another extraction holds this database ({holder}); nothing was changed"
@@ -70,7 +70,7 @@ def _holder_info() -> dict:
     }
 
 
-def _read_holder(fd: int) -> str:
+def read_holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
         return f"pid {info['pid']} on {info['host']}, `{info['command']}` since {info['started']}"
