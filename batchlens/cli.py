@@ -222,9 +222,11 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         message = redact(known[1] if known else f"unexpected error: {type(exc).__name__}: {first}")
         print(f"batchlens: {message}", file=sys.stderr)
-        with contextlib.suppress(OSError):  # an --output that cannot be written: stderr says why
-            emit(render_unknown(message, args.format), unknown_registry() if prometheus else None,
-                 output)  # fmt: skip
+        registry = unknown_registry() if prometheus else None
+        try:
+            emit(render_unknown(message, args.format), registry, output)
+        except OSError:  # --output cannot be written: the state goes to stdout instead
+            emit(render_unknown(message, args.format), registry, None)
         return UNKNOWN
 
 
