@@ -98,7 +98,7 @@ def summary(outcome: Outcome) -> str:
         open_count = len(outcome.snapshot.open_batches)
         ages = [age for age in outcome.extract_age_s.values() if age is not None]
         extracted = f", extraction {describe_age(max(ages))} old" if ages else ""
-        return f"{_batches(open_count)} open, none stuck{extracted}"
+        return f"{_batches(open_count)} open{extracted}, nothing to report"
     return ", ".join(_phrase(rule, found) for rule, found in by_rule.items())
 
 
