@@ -9,11 +9,11 @@ when cron stops extracting, "as of" stops moving and only the clock can tell.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .check_data import FILE_HORIZON_HOURS, Snapshot
+from batchlens.openai_batches.settings import DEFAULT_ACCOUNT
 
 # The monitoring-plugin convention (Nagios, Icinga, Sensu, Zabbix): the exit status is the state.
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -32,6 +32,23 @@ RULES: dict[str, str] = {
     "daily_cost": "warning",  # spend of the current UTC day above the budget
 }
 OPEN_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
+# OpenAI deletes a batch's files 30 days after they are written (the end of the batch).
+FILE_RETENTION_HOURS = 30 * 24
+FILE_HORIZON_HOURS = 24  # an undownloaded error file within a day of deletion is a finding
+
+
+@dataclass
+class Snapshot:
+    """Everything the rules judge, read in one session; lists of plain dicts."""
+
+    as_of: datetime | None
+    accounts: list[str]
+    open_batches: list[dict[str, Any]]
+    active: list[dict[str, Any]]
+    rates: dict[float, list[dict[str, Any]]]  # window hours -> one row per account
+    last_extractions: dict[str, datetime]
+    error_files: list[dict[str, Any]] | None = None  # None: no `batch_files` table
+    daily_costs: list[dict[str, Any]] | None = None  # None: no `costs_daily` view
 
 
 @dataclass(frozen=True)
@@ -47,9 +64,6 @@ class Thresholds:
     max_extract_age: float = 60.0
     max_daily_cost: float | None = None
     severity: Mapping[str, str] = field(default_factory=lambda: dict(RULES))
-
-    def level(self, rule: str) -> int | None:
-        return SEVERITIES[self.severity.get(rule, RULES[rule])]
 
 
 @dataclass(frozen=True)
@@ -113,7 +127,8 @@ def evaluate(snapshot: Snapshot, settings: Settings, now: datetime) -> Outcome:
     """Every rule for every account; the state is the worst severity found."""
     findings: list[Finding] = []
     ages: dict[str, float | None] = {}
-    for account in snapshot.accounts:
+    # a database no extraction ever finished in still has its extraction rule to break
+    for account in snapshot.accounts or [DEFAULT_ACCOUNT]:
         limits = settings.for_account(account)
         rows = [row for row in snapshot.open_batches if row["account"] == account]
         findings += _stuck(account, rows, limits)
@@ -262,7 +277,3 @@ def describe_age(seconds: float) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.0f} h"
     return f"{seconds / 86400:.1f} d"
-
-
-def with_severity(thresholds: Thresholds, severity: Mapping[str, str]) -> Thresholds:
-    return replace(thresholds, severity={**thresholds.severity, **severity})

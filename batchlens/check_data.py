@@ -15,13 +15,12 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from .check import FILE_HORIZON_HOURS, FILE_RETENTION_HOURS, Snapshot
 from .destinations import Target
 from .dialects import DUCKDB, execute, rows
 from .errors import BatchlensError, classify
@@ -29,28 +28,10 @@ from .lock import read_holder
 from .models import SCHEMA
 
 REQUIRED_VIEWS = ("as_of", "open_batches", "active_batches", "batch_facts", "stg_extractions")
-# OpenAI deletes a batch's files 30 days after they are written (the end of the batch).
-FILE_RETENTION_HOURS = 30 * 24
-FILE_HORIZON_HOURS = 24  # an undownloaded error file within a day of deletion is a finding
 
 
 class CheckUnavailable(BatchlensError):
     """The check cannot read the database: UNKNOWN (exit 3), never a guess."""
-
-
-@dataclass
-class Snapshot:
-    """Everything the rules judge, read in one session; lists of plain dicts."""
-
-    as_of: datetime | None
-    accounts: list[str]
-    open_batches: list[dict[str, Any]]
-    active: list[dict[str, Any]]
-    rates: dict[float, list[dict[str, Any]]]  # window hours -> one row per account
-    last_extractions: dict[str, datetime]
-    error_files: list[dict[str, Any]] | None = None  # None: no `batch_files` table
-    daily_costs: list[dict[str, Any]] | None = None  # None: no `costs_daily` view
-    optional: dict[str, bool] = field(default_factory=dict)
 
 
 AS_OF = f"select as_of from {SCHEMA}.as_of"

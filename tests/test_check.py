@@ -601,3 +601,11 @@ def test_rules_per_account_and_the_extraction_clock() -> None:
     assert [f.message for f in quiet.findings if f.rule == "extract_age"] == [
         "no extraction recorded: run `batchlens extract` (from cron)"
     ]
+
+
+def test_a_database_no_extraction_ever_finished_in_is_critical() -> None:
+    empty = Snapshot(as_of=None, accounts=[], open_batches=[], active=[], rates={},
+                     last_extractions={})  # fmt: skip
+    outcome = evaluate(empty, Settings(), datetime.now(UTC))
+    assert [(f.rule, f.severity) for f in outcome.findings] == [("extract_age", "critical")]
+    assert outcome.state_name == "CRITICAL"
