@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 failure after retries or an answer that is not a valid list page;
 2 usage or configuration error; 3 another process holds the database; 4 the API refused the
-credentials or the URL (401/403/404).
+credentials or the URL (401/403/404). `check` alone follows the monitoring-plugin
+convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
@@ -217,7 +218,9 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         return outcome.state
     except Exception as exc:
         known = errors.classify(exc)
-        if known and known[0] == errors.INTERRUPTED:
+        if (known and known[0] == errors.INTERRUPTED) or (
+            known is None and os.environ.get("BATCHLENS_DEBUG")
+        ):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         message = redact(known[1] if known else f"unexpected error: {type(exc).__name__}: {first}")
