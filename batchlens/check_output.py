@@ -78,7 +78,7 @@ def emit(text: str, registry: Any, output: Path | None) -> None:
 
 def to_text(outcome: Outcome) -> str:
     lines = [
-        f"BATCHLENS {outcome.state_name} - {summary(outcome)} | "
+        f"BATCHLENS {outcome.state_name} - {_safe(summary(outcome))} | "
         + " ".join(_perf_item(label, *item) for label, item in perfdata(outcome).items())
     ]
     for finding in outcome.findings:

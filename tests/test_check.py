@@ -407,6 +407,7 @@ def test_hostile_batch_ids_cannot_break_the_plugin_line(tmp_path: Path, check) -
 # --- thresholds from config and flags ----------------------------------------------------------
 
 
+@pytest.mark.slow  # processes of their own, each loading dlt
 def test_thresholds_from_config_per_account_and_flags(history, tmp_path: Path) -> None:
     db, visible, as_of = history
     (tmp_path / ".dlt").mkdir()
@@ -520,6 +521,7 @@ def test_daily_cost_of_the_current_utc_day(history, check, copy: Path, tmp_path:
 # --- an extraction writing the same file ------------------------------------------------------
 
 
+@pytest.mark.slow  # processes of their own, each loading dlt
 def test_check_while_an_extraction_writes(history, check, copy: Path) -> None:
     """DuckDB lets no reader beside a writer: check waits for it, or says who it is."""
     with Simulator(batches=50, seed=5, now=int(time.time()), api_key=KEY) as sim:
