@@ -112,7 +112,7 @@ def _check_parser(commands: Any, db_help: str, destination_help: str) -> None:
     rule("--max-request-failure-rate", type=float, metavar="R", help="failed requests (off)")
     rule("--window-hours", type=float, metavar="W", help="window of the rates (default 24)")
     rule("--min-batches", type=int, metavar="N", help="rates need N ended batches (default 5)")
-    rule("--max-extract-age", type=float, metavar="MINUTES", help="(default 60)")
+    rule("--max-extract-age", type=float, metavar="MINUTES", help="last extraction (default 60)")
     rule("--max-daily-cost", type=float, metavar="USD", help="spend of the UTC day (off)")
     rule(
         "--severity",
