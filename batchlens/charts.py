@@ -14,10 +14,12 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import matplotlib
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.colors import to_rgba
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
@@ -48,6 +50,9 @@ OUTCOME_COLOURS = {
 }
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
            "#000000", "#999999")  # fmt: skip
+MARKERS_UP_TO = 62  # points in a line; beyond, markers would only blot it (and cost bytes)
+_PATH_DATA = re.compile(r' d="[^"]*"')
+_DECIMALS = re.compile(r"(\.\d)\d+")
 _SVG_SIZE = re.compile(r'<svg([^>]*?) width="[^"]*" height="[^"]*"')
 
 
@@ -66,7 +71,8 @@ def _svg(figure: Figure, name: str) -> str:
             metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
         )
     text = buffer.getvalue()
-    element = text[text.index("<svg") :]
+    # a tenth of a point is finer than a pixel: path data at 6 decimals is mostly noise
+    element = _PATH_DATA.sub(lambda m: _DECIMALS.sub(r"\1", m.group(0)), text[text.index("<svg") :])
     return _SVG_SIZE.sub(rf'<svg\1 class="chart" role="img" aria-label="{name}"', element, count=1)
 
 
@@ -110,12 +116,20 @@ def active_hourly(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:
     accounts = sorted({row["account"] for row in rows})
     for index, account in enumerate(accounts):
         mine = [row for row in rows if row["account"] == account]
-        hours = [row["hour"] for row in mine]
-        active = [row["active"] for row in mine]
+        # one outline per account: the view has a row for every hour mark, each value holds
+        # until the next mark (a step per hour would double the points of a year's page)
+        edges = [date2num(row["hour"]) for row in mine] + [date2num(mine[-1]["hour"]) + 1 / 24]
         colour = PALETTE[index % len(PALETTE)]
-        ax.step(hours, active, where="post", color=colour, linewidth=1.4, label=_label(account))
-        if len(accounts) == 1:
-            ax.fill_between(hours, active, step="post", color=colour, alpha=0.25)
+        ax.stairs(
+            [row["active"] for row in mine],
+            edges,
+            fill=len(accounts) == 1,
+            facecolor=to_rgba(colour, 0.3),
+            edgecolor=colour,
+            linewidth=1.2,
+            label=_label(account),
+        )
+    ax.xaxis_date()
     _title(ax, f"Active batches (validating, in progress or finalizing) by hour, last {days} d")
     ax.set_ylabel("active batches at the hour mark")
     ax.set_ylim(bottom=0)
@@ -126,12 +140,8 @@ def active_hourly(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:
 
 def outcomes_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:
     """Rows: day, completed, failed, expired, cancelled, failure_rate (`failure_rates_daily`)."""
-    days_ = [row["day"] for row in rows]
-    bottom = [0] * len(rows)
-    for outcome, colour in OUTCOME_COLOURS.items():
-        counts = [row[outcome] for row in rows]
-        ax.bar(days_, counts, bottom=bottom, color=colour, width=0.8, label=outcome)
-        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]  # stacking, not a metric
+    _stacked_stairs(ax, rows, [(outcome, outcome, colour) for outcome, colour in
+                               OUTCOME_COLOURS.items()])  # fmt: skip
     _title(ax, f"Terminal batches per day by outcome, and the failure rate, last {days} d")
     ax.set_ylabel("terminal batches per day")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -141,18 +151,39 @@ def outcomes_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> None
     rate_axis.grid(False)
     rated = [(row["day"], row["failure_rate"]) for row in rows if row["failure_rate"] is not None]
     rate_axis.plot(
-        [day for day, _ in rated],
+        [date2num(day) for day, _ in rated],
         [rate for _, rate in rated],
         color="#000000",
-        marker="o",
-        markersize=3,
         linewidth=1.2,
         label="failure rate (failed / terminal)",
+        **_markers(len(rated)),
     )
     rate_axis.set_ylim(0, 1)
     rate_axis.yaxis.set_major_formatter(PercentFormatter(1.0))
     rate_axis.set_ylabel("failure rate (% of terminal batches)")
     _legend(ax, ax.get_legend_handles_labels()[0] + rate_axis.get_legend_handles_labels()[0])
+
+
+def _stacked_stairs(ax: Any, rows: list[dict], series: list[tuple[str, str, str]]) -> None:
+    """One filled outline per series over consecutive days: a few paths for any number of
+    days, where bars would be one element per day and series. `series`: (key, label, colour);
+    a day without a row is a day with nothing."""
+    first, last = rows[0]["day"], rows[-1]["day"]
+    days_ = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    by_day = {row["day"]: row for row in rows}
+    edges = [date2num(day) - 0.5 for day in days_] + [date2num(days_[-1]) + 0.5]
+    bottom = [0.0] * len(days_)
+    for key, label, colour in series:
+        values = [float((by_day.get(day) or {}).get(key) or 0) for day in days_]
+        top = [b + v for b, v in zip(bottom, values, strict=True)]  # stacking, not a metric
+        ax.stairs(top, edges, baseline=bottom, fill=True, color=colour, label=_label(label))
+        bottom = top
+    ax.xaxis_date()
+    ax.set_xlim(edges[0], edges[-1])
+
+
+def _markers(points: int) -> dict[str, Any]:
+    return {"marker": "o", "markersize": 3} if points <= MARKERS_UP_TO else {}
 
 
 def durations_by_model(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:
@@ -184,15 +215,16 @@ def durations_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> Non
         ax.plot(
             [row["day"] for row in mine],
             [row["duration_p50_s"] / scale for row in mine],
-            marker="o",
-            markersize=3,
             linewidth=1.4,
+            **_markers(len(mine)),
             color=PALETTE[index % len(PALETTE)],
             label=_label(_series_name(mine[0], rows)),
         )
     _title(ax, f"Median time in progress per day, busiest models, last {days} d")
-    ax.set_ylabel(f"p50 duration ({unit})")
-    ax.set_ylim(bottom=0)
+    # one slow day would flatten every other line on a linear scale
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.set_ylabel(f"p50 duration ({unit}, log scale)")
     _time_axis(ax, "day the batch was created")
     _legend(ax)
 
@@ -200,16 +232,15 @@ def durations_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> Non
 def stacked_daily(
     figure: Figure, ax: Any, rows: list[dict], title: str, ylabel: str, value_format: Any = None
 ) -> None:
-    """Rows: day, series, value; one stacked bar per day (request error codes, spend)."""
-    series = list(dict.fromkeys(row["series"] for row in rows))
-    days_ = sorted({row["day"] for row in rows})
-    values = {(row["day"], row["series"]): row["value"] or 0 for row in rows}
-    bottom = [0.0] * len(days_)
-    for index, name in enumerate(series):
-        heights = [float(values.get((day, name), 0)) for day in days_]
-        ax.bar(days_, heights, bottom=bottom, width=0.8, color=PALETTE[index % len(PALETTE)],
-               label=_label(name))  # fmt: skip
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]  # stacking, not a metric
+    """Rows: day, series, value, ordered by series; stacked per day (error codes, spend)."""
+    names = list(dict.fromkeys(row["series"] for row in rows))
+    by_day: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        by_day.setdefault(row["day"], {"day": row["day"]})[row["series"]] = row["value"]
+    days_ = [by_day[day] for day in sorted(by_day)]
+    _stacked_stairs(
+        ax, days_, [(name, name, PALETTE[index % len(PALETTE)]) for index, name in enumerate(names)]
+    )
     _title(ax, title)
     ax.set_ylabel(ylabel)
     if value_format is not None:

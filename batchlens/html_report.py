@@ -649,7 +649,10 @@ def _failing_table(failing: list[dict], days: int) -> str:
 def _metadata_text(metadata: dict[str, Any] | None) -> str:
     if not metadata:
         return ""
-    return ", ".join(f"{key}: {value}" if key else str(value) for key, value in metadata.items())
+    # sorted: PostgreSQL's jsonb keeps its keys in an order of its own
+    return ", ".join(
+        f"{key}: {value}" if key else str(value) for key, value in sorted(metadata.items())
+    )
 
 
 def _error_codes_table(data: dict[str, Any]) -> str:

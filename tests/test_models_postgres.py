@@ -29,6 +29,7 @@ from batchlens.destinations import Target
 from batchlens.dialects import POSTGRES, rows, transpile
 from batchlens.errors import BatchlensError
 from batchlens.extract import run_extraction
+from batchlens.html_report import page_from
 from batchlens.models import build_models
 from batchlens.notebook import query_df
 from batchlens.report import collect_from, to_json
@@ -338,3 +339,14 @@ def test_percent_signs_survive_parameters(golden: Pair) -> None:
     sql = "select 7 % 3 as remainder, 'a%' like 'a%' as matches, $n + 1 as next"
     with golden.postgres() as pg:
         assert rows(pg, POSTGRES, sql, {"n": 1})[1] == [(1, True, 2)]
+
+
+@pytest.mark.parametrize("days", [30, 3_650])
+def test_html_page_is_the_same_on_both(golden: Pair, simulated: Pair, days: int) -> None:
+    """The page's every table and chart, byte for byte (the charts are drawn from the rows)."""
+    for pair in (golden, simulated):
+        with pair.duckdb() as duck, pair.postgres() as pg:
+            duck_page = page_from(duck, "duckdb", "db", days)
+            pg_page = page_from(pg, POSTGRES, "db", days)
+        assert pg_page == duck_page
+        assert pg_page.count("<svg") >= (4 if days == 3_650 else 1)
