@@ -168,7 +168,11 @@ def _errors(events: list[dict[str, Any]]) -> list[str]:
         if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
             found.append("console: " + " ".join(str(a.get("value")) for a in params["args"]))
         elif method == "Runtime.exceptionThrown":
-            found.append("exception: " + json.dumps(params.get("exceptionDetails"))[:500])
+            details = params.get("exceptionDetails", {})
+            found.append(
+                "exception: "
+                + str((details.get("exception") or {}).get("description") or details.get("text"))
+            )
         elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
             entry = params["entry"]
             found.append(f"log ({entry.get('source')}): {entry.get('text')} {entry.get('url', '')}")
