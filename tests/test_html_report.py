@@ -256,6 +256,7 @@ def test_a_database_without_batches_in_the_window(sim: Simulator, db: Path) -> N
 # --- writing and the CLI --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_writes_the_page_atomically(loaded: tuple[Path, list[dict]], tmp_path: Path) -> None:
     db = loaded[0]
     out = tmp_path / "report.html"
@@ -298,6 +299,7 @@ def test_a_failed_write_leaves_the_old_page(
     assert [path.name for path in tmp_path.iterdir()] == ["report.html"]
 
 
+@pytest.mark.slow
 def test_extract_rewrites_the_page_after_a_successful_run(sim: Simulator, db: Path) -> None:
     out = db.parent / "site" / "report.html"
     missing = extract(sim, db, "--html", str(out))
