@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -233,9 +233,10 @@ def page_from(connection: Any, dialect: str, label: str, days: int = 30) -> str:
 def collect_page(connection: Any, dialect: str, label: str, days: int) -> dict[str, Any]:
     """The report's sections plus the rows of every chart and of the failing batches."""
     data = collect_from(connection, dialect, days, label)
-    query: Callable[..., list[dict]] = lambda sql, **params: _rows(  # noqa: E731
-        connection, dialect, sql, days=days, **params
-    )
+
+    def query(sql: str, **params: Any) -> list[dict]:
+        return _rows(connection, dialect, sql, days=days, **params)
+
     present = _views(connection, dialect)
     failing = query(FAILING_BATCHES, limit=FAILING_SHOWN)
     for row in failing:

@@ -350,3 +350,39 @@ def test_html_page_is_the_same_on_both(golden: Pair, simulated: Pair, days: int)
             pg_page = page_from(pg, POSTGRES, "db", days)
         assert pg_page == duck_page
         assert pg_page.count("<svg") >= (4 if days == 3_650 else 1)
+
+
+def test_html_page_charts_other_views_the_same_on_both(golden: Pair) -> None:
+    """request_error_codes_daily and costs_daily (other issues' views), made by hand on both."""
+    rows_ = [
+        f"select date '2025-12-{day:02d}' as day, 'default' as account, '/v1/x' as endpoint, "
+        f"'m{n % 3}' as model, 'code_{n:02d}' as error_code, {n * 7 + day} as requests, "
+        f"{n + 1.25 * day} as cost_usd"
+        for n in range(11)
+        for day in (1, 2, 5)
+    ]
+    create = [
+        "create view openai_batches.request_error_codes_daily as select day, account, "
+        "endpoint, model, error_code, requests, 1 as batches, 'message' as example_message "
+        f"from ({' union all '.join(rows_)}) as t",
+        "create view openai_batches.costs_daily as select day, account, endpoint, model, "
+        f"cost_usd, cost_usd as saved_usd from ({' union all '.join(rows_)}) as t",
+    ]
+    drop = [
+        "drop view openai_batches.request_error_codes_daily",
+        "drop view openai_batches.costs_daily",
+    ]
+    with contextlib.closing(connect_duckdb(golden.db)) as duck, golden.postgres() as pg:
+        for sql in create:
+            duck.execute(sql)
+            pg.cursor().execute(sql)
+        try:
+            duck_page = page_from(duck, "duckdb", "db", 3_650)
+            pg_page = page_from(pg, POSTGRES, "db", 3_650)
+        finally:
+            for sql in drop:
+                duck.execute(sql)
+                pg.cursor().execute(sql)
+    assert 'data-chart="error_codes_daily"><svg' in pg_page
+    assert 'data-chart="costs_daily"><svg' in pg_page
+    assert pg_page == duck_page
