@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache demo.duckdb demo.duckdb.batchlens
+	rm -rf $(VENV) build .pytest_cache .ruff_cache demo.duckdb demo.duckdb.batchlens demo.html

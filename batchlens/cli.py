@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument(
         "--full", action="store_true", help="re-read every page and merge (weekly reconcile)"
     )
+    extract.add_argument(
+        "--html", metavar="PATH", help="rewrite this HTML report page after a successful run"
+    )
 
     models = commands.add_parser("models", help="(re)build the SQL views", epilog=EPILOG)
     models.add_argument("--db", help=db_help)
@@ -70,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="print the report from the views", epilog=EPILOG)
     report.add_argument("--db", help=db_help)
     report.add_argument("--destination", choices=KINDS, help=destination_help)
-    report.add_argument("--format", choices=("table", "json"), default="table")
+    report.add_argument("--format", choices=("table", "json", "html"), default="table")
+    report.add_argument("--output", metavar="PATH", help="write to this file (atomically)")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
 
     simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
@@ -146,6 +150,10 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
     from .extract import Progress, extract_accounts
 
     target = _target(args, redact)
+    if args.html:
+        from .html_report import check_output
+
+        check_output(Path(args.html))  # a wrong path is exit 2 before anything is loaded
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
     for account in accounts:
         for secret in account.secrets():
@@ -162,7 +170,20 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         exit_code = exit_code or code  # the first failing account's code
         print(f"batchlens extract: account={run.account} failed exit={code}", flush=True)
         print(redact(f"batchlens: account {run.account}: {message}"), file=sys.stderr)
+    if args.html and exit_code == errors.OK:
+        from .html_report import write_atomically
+
+        write_atomically(Path(args.html), _page(target, days=30))
     return exit_code
+
+
+def _page(target: Any, days: int) -> str:
+    from .html_report import page, page_from
+
+    if target.db is not None:
+        return page(target.db, days=days)
+    with contextlib.closing(target.connect(read_only=True)) as connection:
+        return page_from(connection, target.dialect, target.label, days)
 
 
 def _models(args: argparse.Namespace, redact: Redactor) -> int:
@@ -184,11 +205,24 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
     if args.days < 1:
         raise errors.UsageError("--days must be at least 1")
     target = _target(args, redact)
-    if target.db is not None:
-        print(report(target.db, fmt=args.format, days=args.days))
+    if args.output:
+        from .html_report import check_output
+
+        check_output(Path(args.output))
+    if args.format == "html":
+        text = _page(target, args.days)
+    elif target.db is not None:
+        text = report(target.db, fmt=args.format, days=args.days) + "\n"
     else:
         with contextlib.closing(target.connect(read_only=True)) as connection:
-            print(report_from(connection, target.dialect, target.label, args.format, args.days))
+            text = report_from(connection, target.dialect, target.label, args.format, args.days)
+            text += "\n"
+    if args.output:
+        from .html_report import write_atomically
+
+        write_atomically(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
     return errors.OK
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from . import errors
 from .config import Account
 from .extract import Progress, run_extraction, state_dir
+from .html_report import page, write_atomically
 from .models import build_models
 from .report import report
 from .simulator.server import Simulator
@@ -33,5 +34,8 @@ def run_demo(db: Path, batches: int = 2000) -> int:
         print(run_extraction(db, account, progress=Progress()).line(db))
     print(f"batchlens demo: built {len(build_models(db))} views; the report:\n")
     print(report(db, fmt="table", days=30))
+    html = db.with_suffix(".html")
+    write_atomically(html, page(db, days=30))
+    print(f"\nThe same as a page with charts: {html}")
     print(f'\nExplore it: duckdb {db} "select * from openai_batches.batch_facts limit 10"')
     return errors.OK

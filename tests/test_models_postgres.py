@@ -29,6 +29,7 @@ from batchlens.destinations import Target
 from batchlens.dialects import POSTGRES, rows, transpile
 from batchlens.errors import BatchlensError
 from batchlens.extract import run_extraction
+from batchlens.html_report import page_from
 from batchlens.models import build_models
 from batchlens.notebook import query_df
 from batchlens.report import collect_from, to_json
@@ -338,3 +339,50 @@ def test_percent_signs_survive_parameters(golden: Pair) -> None:
     sql = "select 7 % 3 as remainder, 'a%' like 'a%' as matches, $n + 1 as next"
     with golden.postgres() as pg:
         assert rows(pg, POSTGRES, sql, {"n": 1})[1] == [(1, True, 2)]
+
+
+@pytest.mark.parametrize("days", [30, 3_650])
+def test_html_page_is_the_same_on_both(golden: Pair, simulated: Pair, days: int) -> None:
+    """The page's every table and chart, byte for byte (the charts are drawn from the rows)."""
+    for pair in (golden, simulated):
+        with pair.duckdb() as duck, pair.postgres() as pg:
+            duck_page = page_from(duck, "duckdb", "db", days)
+            pg_page = page_from(pg, POSTGRES, "db", days)
+        assert pg_page == duck_page
+        assert pg_page.count("<svg") >= (4 if days == 3_650 else 1)
+
+
+def test_html_page_charts_other_views_the_same_on_both(golden: Pair) -> None:
+    """request_error_codes_daily and costs_daily (other issues' views), made by hand on both."""
+    rows_ = [
+        f"select date '2025-12-{day:02d}' as day, 'default' as account, '/v1/x' as endpoint, "
+        f"'m{n % 3}' as model, 'code_{n:02d}' as error_code, {n * 7 + day} as requests, "
+        f"{n + 1.25 * day} as cost_usd"
+        for n in range(11)
+        for day in (1, 2, 5)
+    ]
+    create = [
+        "create view openai_batches.request_error_codes_daily as select day, account, "
+        "endpoint, model, error_code, requests, 1 as batches, 'message' as example_message "
+        f"from ({' union all '.join(rows_)}) as t",
+        "create view openai_batches.costs_daily as select day, account, endpoint, model, "
+        f"cost_usd, cost_usd as saved_usd from ({' union all '.join(rows_)}) as t",
+    ]
+    drop = [
+        "drop view openai_batches.request_error_codes_daily",
+        "drop view openai_batches.costs_daily",
+    ]
+    with contextlib.closing(connect_duckdb(golden.db)) as duck, golden.postgres() as pg:
+        for sql in create:
+            duck.execute(sql)
+            pg.cursor().execute(sql)
+        try:
+            duck_page = page_from(duck, "duckdb", "db", 3_650)
+            pg_page = page_from(pg, POSTGRES, "db", 3_650)
+        finally:
+            for sql in drop:
+                duck.execute(sql)
+                pg.cursor().execute(sql)
+    assert 'data-chart="error_codes_daily"><svg' in pg_page
+    assert 'data-chart="costs_daily"><svg' in pg_page
+    assert pg_page == duck_page

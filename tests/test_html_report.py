@@ -1,0 +1,407 @@
+"""The HTML report page: its structure, its data, hostile strings, the CLI, size, a browser.
+
+The history is the simulator's, placed just before the wall clock (the page is anchored at
+"as of", the start of the extraction), with a few batches carrying `<script>` in their
+metadata, error message and model name. Expected chart rows are counted in plain Python
+from the simulator's own batches.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chromium import file_url, find_chromium, load
+from PIL import Image, ImageStat
+
+from batchlens.config import Account
+from batchlens.database import connect
+from batchlens.extract import run_extraction
+from batchlens.html_report import collect_page, page, write_atomically
+from batchlens.simulator.history import generate_history, render
+from batchlens.simulator.server import Simulator
+from helpers import KEY, cli_env, extract, run_cli
+
+HOUR, DAY = 3_600, 86_400
+HOSTILE = "<script>alert(1)</script>"
+NOW = int(time.time()) - HOUR
+CHARTS = {"active_hourly", "outcomes_daily", "durations_by_model", "durations_daily"}
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+class Page(HTMLParser):
+    """Tags, text and charts of a page, as a browser's parser sees them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: Counter[str] = Counter()
+        self.texts: list[str] = []
+        self.charts: dict[str, Counter[str]] = {}  # chart name -> tags inside its figure
+        self.empty_charts: set[str] = set()
+        self._chart: str | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags[tag] += 1
+        named = dict(attrs).get("data-chart")
+        if tag == "figure" and named:
+            self._chart = named
+            self.charts[named] = Counter()
+        elif tag == "p" and named:
+            self.empty_charts.add(named)
+        elif self._chart:
+            self.charts[self._chart][tag] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figure":
+            self._chart = None
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+
+def external_references(text: str) -> list[str]:
+    patterns = (
+        r"""(?:src|href|action|poster|srcset)\s*=\s*["']?\s*(?:https?:)?//[^"'\s>]*""",
+        r"""url\(\s*["']?\s*(?:https?:)?//[^)]*""",
+        r"@import",
+    )
+    return [match for pattern in patterns for match in re.findall(pattern, text, re.IGNORECASE)]
+
+
+def hostile_history_into(db: Path) -> Simulator:
+    """400 batches over the 60 days before NOW, and hostile ones two days back."""
+    sim = Simulator(batches=400, seed=3, api_key=KEY, now=NOW - 2 * DAY)
+    with sim:
+        sim.add_batches(
+            1,
+            scenario="failed_validation",
+            metadata={"note": HOSTILE},
+            errors=({"code": "invalid_json", "message": f"Line 1 {HOSTILE}", "param": None,
+                     "line": 1},),
+        )  # fmt: skip
+        sim.add_batches(15, scenario="completed", model=f"gpt-{HOSTILE}")
+        sim.advance(2 * DAY - HOUR)
+        run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    return sim
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
+    db = tmp_path_factory.mktemp("page") / "batches.duckdb"
+    sim = hostile_history_into(db)
+    return db, sim.visible()
+
+
+@pytest.fixture(scope="module")
+def built(loaded: tuple[Path, list[dict]]) -> tuple[str, dict[str, Any]]:
+    db, _ = loaded
+    with connect(db, read_only=True) as connection:
+        data = collect_page(connection, "duckdb", str(db), 30)
+    return page(db, days=30), data
+
+
+# --- structure ------------------------------------------------------------------------------
+
+
+def test_every_chart_is_there_with_data(built: tuple[str, dict]) -> None:
+    text, _ = built
+    parsed = Page(text)
+    assert parsed.tags["html"] == 1 and parsed.tags["table"] >= 5
+    assert set(parsed.charts) == CHARTS, parsed.empty_charts
+    for name, tags in parsed.charts.items():
+        assert tags["svg"] == 1, name
+        assert tags["path"] > 20, (name, tags)  # axes, ticks and the data
+        assert tags["text"] > 5, (name, tags)  # title, labels, ticks
+    for words in ("UTC", "active batches", "terminal batches per day", "failure rate"):
+        assert words in parsed.text, words
+    # request error codes and spend are charted only where their views exist
+    assert "error_codes_daily" not in text and "costs_daily" not in text
+
+
+def test_nothing_is_loaded_from_anywhere(built: tuple[str, dict]) -> None:
+    text, _ = built
+    parsed = Page(text)
+    assert external_references(text) == []
+    for tag in ("script", "link", "img", "iframe", "object", "embed", "base", "form"):
+        assert parsed.tags[tag] == 0, tag
+    assert "default-src 'none'" in text  # and the browser is told to load nothing anyway
+
+
+def test_the_external_reference_check_can_fail() -> None:
+    for bad in (
+        '<img src="https://cdn.example/x.png">',
+        "<link href='//fonts.example/css' rel=stylesheet>",
+        "<style>body{background:url( http://x/y.png)}</style>",
+        "<style>@import 'x.css';</style>",
+    ):
+        assert external_references(bad), bad
+
+
+def test_hostile_strings_are_text(built: tuple[str, dict]) -> None:
+    text, _ = built
+    parsed = Page(text)
+    assert parsed.tags["script"] == 0
+    assert f"note: {HOSTILE}" in parsed.texts  # metadata, in the failing batches table
+    assert f"invalid_json: Line 1 {HOSTILE}" in parsed.texts  # the error message
+    assert f"gpt-{HOSTILE}" in parsed.texts  # the model, in the durations table
+    # and in the charts' SVG text (tick labels, legends), escaped by matplotlib
+    assert sum(f"gpt-{HOSTILE}" in part for part in parsed.texts) >= 3
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_chart_rows_match_the_simulated_batches(
+    loaded: tuple[Path, list[dict]], built: tuple[str, dict]
+) -> None:
+    _, visible = loaded
+    _, data = built
+    as_of: datetime = data["report"]["as_of"]
+    first_day = as_of.date() - timedelta(days=29)
+
+    def created_day(batch: dict) -> date:
+        return datetime.fromtimestamp(batch["created_at"], UTC).date()
+
+    expected: dict[date, Counter[str]] = {}
+    for batch in visible:
+        if batch["status"] in TERMINAL and first_day <= created_day(batch) <= as_of.date():
+            expected.setdefault(created_day(batch), Counter())[batch["status"]] += 1
+    got = {row["day"]: row for row in data["outcomes_daily"]}
+    assert set(got) == set(expected)
+    for day, counts in expected.items():
+        assert {status: got[day][status] for status in TERMINAL} == {
+            status: counts[status] for status in TERMINAL
+        }, day
+        assert got[day]["terminal"] == sum(counts.values())
+        assert got[day]["failure_rate"] == pytest.approx(counts["failed"] / sum(counts.values()))
+
+    # one row per hour mark, from the first hour of the window to the hour of "as of"
+    hours = [row["hour"] for row in data["active_hourly"]]
+    assert len(hours) == 29 * 24 + as_of.hour + 1
+    assert hours[-1] == as_of.replace(minute=0, second=0, microsecond=0)
+
+    # the failing batches: terminal, failed/expired or with failed requests, newest first
+    failing = [
+        b for b in visible
+        if b["status"] in TERMINAL and created_day(b) >= first_day
+        and (b["status"] in ("failed", "expired") or (b["request_counts"] or {}).get("failed"))
+    ]  # fmt: skip
+    failing.sort(key=lambda b: (-b["created_at"], b["id"]))
+    assert [row["batch_id"] for row in data["failing"]] == [b["id"] for b in failing][:20]
+
+
+def test_optional_views_are_charted(loaded: tuple[Path, list[dict]], tmp_path: Path) -> None:
+    """request_error_codes_daily and costs_daily (other issues' views), made by hand here."""
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(loaded[0], db)
+    with connect(db) as connection:
+        (as_of,) = connection.execute(
+            "select cast(as_of at time zone 'UTC' as date) from openai_batches.as_of"
+        ).fetchone()
+        codes = [f"('{as_of}'::date - {d}, 'default', '/v1/chat/completions', 'gpt-4o-mini', "
+                 f"'code_{n:02d}', {100 - n}, 1, 'message {n}')"
+                 for n in range(10) for d in (0, 1)]  # fmt: skip
+        codes.append(f"('{as_of}'::date, 'default', '/v1/x', 'm', '{HOSTILE}', 1, 1, '')")
+        connection.execute(
+            "create view openai_batches.request_error_codes_daily as select * from (values "
+            + ", ".join(codes)
+            + ") as t(day, account, endpoint, model, error_code, requests, batches, "
+            "example_message)"
+        )
+        connection.execute(
+            "create view openai_batches.costs_daily as select * from (values "
+            f"('{as_of}'::date, 'default', '/v1/embeddings', 'small', 1.5, 1.5), "
+            f"('{as_of}'::date, 'default', '/v1/responses', 'big', 20.25, 20.25), "
+            f"('{as_of}'::date - 40, 'default', '/v1/responses', 'big', 99.0, 99.0)"
+            ") as t(day, account, endpoint, model, cost_usd, saved_usd)"
+        )
+    with connect(db, read_only=True) as connection:
+        data = collect_page(connection, "duckdb", str(db), 30)
+    # the 8 largest codes by name, the other three (code_08, code_09, the hostile one) summed
+    expected = [(as_of - timedelta(days=d), f"code_{n:02d}", 100 - n) for n in range(8)
+                for d in (1, 0)]  # fmt: skip
+    expected += [(as_of - timedelta(days=1), "other codes", 92 + 91),
+                 (as_of, "other codes", 92 + 91 + 1)]  # fmt: skip
+    got = [(row["day"], row["series"], row["value"]) for row in data["error_codes_daily"]]
+    assert got == expected
+    assert [(row["series"], row["value"]) for row in data["costs_daily"]] == [
+        ("big", 20.25),
+        ("small", 1.5),
+    ]
+    parsed = Page(page(db, days=30))
+    assert set(parsed.charts) == CHARTS | {"error_codes_daily", "costs_daily"}
+    assert parsed.tags["script"] == 0
+
+
+def test_a_database_without_batches_in_the_window(sim: Simulator, db: Path) -> None:
+    """The conftest simulator's history ends on 2026-01-01: every chart says so, nothing breaks."""
+    run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    parsed = Page(page(db, days=3))
+    assert parsed.charts.keys() <= {"active_hourly"}
+    assert parsed.empty_charts >= CHARTS - {"active_hourly"}
+
+
+# --- writing and the CLI --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_report_writes_the_page_atomically(loaded: tuple[Path, list[dict]], tmp_path: Path) -> None:
+    db = loaded[0]
+    out = tmp_path / "report.html"
+    out.write_text("the previous page")
+    result = run_cli("report", "--db", str(db), "--format", "html", "--output", str(out),
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert Page(out.read_text()).charts.keys() == CHARTS
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["report.html"]  # no temp left
+    assert out.stat().st_mode & 0o044  # a web server may read it
+
+    stdout = run_cli("report", "--db", str(db), "--format", "html", cwd=tmp_path)
+    assert stdout.returncode == 0 and stdout.stdout == out.read_text()
+
+
+def test_a_page_path_that_cannot_be_written_is_exit_2(
+    loaded: tuple[Path, list[dict]], tmp_path: Path
+) -> None:
+    result = run_cli("report", "--db", str(loaded[0]), "--format", "html",
+                     "--output", str(tmp_path / "missing" / "r.html"), cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("batchlens: the folder of the page does not exist")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_failed_write_leaves_the_old_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "report.html"
+    out.write_text("old")
+
+    def broken(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("batchlens.html_report.os.replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(out, "new")
+    assert out.read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["report.html"]
+
+
+@pytest.mark.slow
+def test_extract_rewrites_the_page_after_a_successful_run(sim: Simulator, db: Path) -> None:
+    out = db.parent / "site" / "report.html"
+    missing = extract(sim, db, "--html", str(out))
+    assert missing.returncode == 2, missing.stderr
+    assert not db.exists()  # refused before anything was created
+
+    out.parent.mkdir()
+    first = extract(sim, db, "--html", str(out))
+    assert first.returncode == 0, first.stderr
+    written = out.read_text()
+    assert "OpenAI Batch API jobs" in written and "active_hourly" in written
+
+    out.write_text("kept")
+    refused = extract(sim, db, "--html", str(out), env=cli_env(OPENAI_API_KEY="sk-wrong-key"))
+    assert refused.returncode == 4
+    assert out.read_text() == "kept"  # a failed run does not touch the page
+
+    again = extract(sim, db, "--html", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "OpenAI Batch API jobs" in out.read_text()
+
+
+@pytest.mark.slow
+def test_demo_writes_demo_html(tmp_path: Path) -> None:
+    result = run_cli("demo", "--db", str(tmp_path / "demo.duckdb"), "--batches", "300",
+                     cwd=tmp_path, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    html = tmp_path / "demo.html"
+    assert str(html) in result.stdout
+    assert Page(html.read_text()).charts.keys() == CHARTS
+
+
+# --- size -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_year_of_history_stays_under_a_megabyte(tmp_path: Path) -> None:
+    """Seven simulated 60-day histories end to end: 420 days, about 5,000 batches."""
+    plans = [plan for k in range(7) for plan in generate_history(700, k, NOW - k * 60 * DAY)]
+    history = [batch for plan in plans if (batch := render(plan, NOW)) is not None]
+    db = tmp_path / "year.duckdb"
+    with Simulator(history=history, api_key=KEY, now=NOW) as sim:
+        run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    for days in (30, 365):
+        text = page(db, days=days)
+        assert len(text.encode()) < 1_000_000, (days, len(text.encode()))
+        assert Page(text).charts.keys() == CHARTS
+
+
+# --- in a real browser ------------------------------------------------------------------------
+
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="SKIPPED LOUDLY: chromium not found; the page is NOT checked in a browser. "
+    "Install Debian's `chromium` package (.ci/run does).",
+)
+
+
+def spread(png: bytes) -> tuple[float, float]:
+    """The grey levels' standard deviation, and the share of pixels that are not background."""
+    image = Image.open(io.BytesIO(png)).convert("L")
+    histogram = image.histogram()
+    background = max(range(256), key=histogram.__getitem__)
+    return ImageStat.Stat(image).stddev[0], 1 - histogram[background] / sum(histogram)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_page_in_chromium(built: tuple[str, dict], tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    write_atomically(out, built[0])
+    loaded = load(file_url(out), width=1280)
+    (tmp_path / "report.png").write_bytes(loaded.screenshot)
+    assert loaded.errors == []
+    width, height = Image.open(io.BytesIO(loaded.screenshot)).size
+    assert width == 1280 and height > 3_000  # the whole page, charts and tables
+    stddev, drawn = spread(loaded.screenshot)
+    assert stddev > 20 and drawn > 0.05, (stddev, drawn)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_browser_check_can_fail(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        "<!DOCTYPE html><html><body><p>x</p><img src='missing.png'>"
+        "<script>console.error('boom'); undefined_function();</script></body></html>"
+    )
+    errors = load(file_url(broken)).errors
+    assert any("boom" in error for error in errors), errors
+    assert any("undefined_function" in error for error in errors), errors
+    assert any("missing.png" in error for error in errors), errors
+
+    # our policy turns any resource reference into an error, and a blank page is found out
+    blank = tmp_path / "blank.html"
+    blank.write_text(
+        '<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'\"></head><body>"
+        '<img src="https://cdn.example/x.png"></body></html>'
+    )
+    loaded = load(file_url(blank))
+    assert any("Content Security Policy" in error for error in loaded.errors), loaded.errors
+    stddev, drawn = spread(loaded.screenshot)
+    assert stddev < 1 and drawn < 0.01
