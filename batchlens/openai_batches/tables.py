@@ -71,10 +71,12 @@ def _known_tree(paths: Sequence[tuple[str, ...]]) -> dict[str, Any]:
 
 _KNOWN_USAGE: KnownTree = _known_tree(USAGE_FIELDS)
 NESTED_OBJECTS: dict[str, KnownTree] = {"request_counts": _KNOWN_COUNTS, "usage": _KNOWN_USAGE}
-_COUNT_KEYS = frozenset(_KNOWN_COUNTS)
-_USAGE_KEYS = frozenset(_KNOWN_USAGE)
-_USAGE_DETAILS = tuple(
-    (name, frozenset(tree)) for name, tree in _KNOWN_USAGE.items() if tree is not None
+# The keys `_keys` collects, in its order, and the ones batchlens types.
+_NESTED_KEYS = (
+    frozenset(_KNOWN_COUNTS),
+    frozenset(_KNOWN_USAGE),
+    frozenset(_KNOWN_USAGE["input_tokens_details"]),
+    frozenset(_KNOWN_USAGE["output_tokens_details"]),
 )
 _ERROR_KNOWN: KnownTree = dict.fromkeys(ERROR_FIELDS)
 
@@ -113,12 +115,11 @@ def batches_table(
         [_json_or_none(b.get("metadata")) for b in batches], pa.binary()
     ).cast(pa.string())
     columns["account"] = pa.array([account] * len(batches), pa.string())
-    keys: set[str] = set()
-    nested_extras = tolerant  # the tolerant path's objects may hold anything
-    for batch in batches:
-        keys.update(batch)
-        if not nested_extras:
-            nested_extras = _has_unknown_nested(batch)
+    keys, nested_keys = _keys(batches, nested=not tolerant)
+    # the tolerant path's objects may hold anything, so they are always walked
+    nested_extras = tolerant or any(
+        not found <= known for found, known in zip(nested_keys, _NESTED_KEYS, strict=True)
+    )
     if nested_extras:
         found: dict[FieldPath, dict[int, Any]] = {}
         for row, batch in enumerate(batches):
@@ -133,21 +134,33 @@ def batches_table(
     return _table(columns, keys=("id", "account"))
 
 
-def _has_unknown_nested(batch: dict) -> bool:
-    """After the fast path, which proved every nested object a dict or None."""
-    counts = batch.get("request_counts")
-    if counts and not counts.keys() <= _COUNT_KEYS:
-        return True
-    usage = batch.get("usage")
-    if not usage:
-        return False
-    if not usage.keys() <= _USAGE_KEYS:
-        return True
-    for name, allowed in _USAGE_DETAILS:
-        details = usage.get(name)
-        if details and not details.keys() <= allowed:
-            return True
-    return False
+def _keys(batches: Sequence[dict], nested: bool) -> tuple[set[str], list[set[str]]]:
+    """The page's top-level keys and, with `nested`, the keys of `request_counts`, `usage`
+    and its two details objects: one plain loop, the cheapest way found to look at them
+    (`map`/`filter` with `methodcaller` measured slower). `nested` only after the fast
+    path, which proved every nested object a dict or None."""
+    keys: set[str] = set()
+    found: list[set[str]] = [set(), set(), set(), set()]
+    counts_keys, usage_keys, input_keys, output_keys = found
+    if not nested:
+        for batch in batches:
+            keys.update(batch)
+        return keys, found
+    for batch in batches:
+        keys.update(batch)
+        counts = batch.get("request_counts")
+        if counts:
+            counts_keys.update(counts)
+        usage = batch.get("usage")
+        if usage:
+            usage_keys.update(usage)
+            details = usage.get("input_tokens_details")
+            if details:
+                input_keys.update(details)
+            details = usage.get("output_tokens_details")
+            if details:
+                output_keys.update(details)
+    return keys, found
 
 
 def _fast_columns(batches: Sequence[dict]) -> dict[str, pa.Array]:
