@@ -202,3 +202,17 @@ def test_the_simulator_faults_leave_the_known_fields_alone(alter) -> None:
     assert shown is not batch and batch == failed_batch()  # the original is not mutated
     assert shown["id"] == batch["id"] and shown["status"] == batch["status"]
     assert shown["request_counts"]["completed"] == 9
+
+
+def test_the_known_nested_fields_are_the_ones_the_fast_path_types() -> None:
+    """Else a field typed by the fast path would count as new, or a new one go unnoticed."""
+    from batchlens.openai_batches.tables import _BATCH, NESTED_OBJECTS
+
+    def tree(arrow_type: pa.StructType) -> dict:
+        return {
+            field.name: tree(field.type) if pa.types.is_struct(field.type) else None
+            for field in arrow_type
+        }
+
+    typed = {name: tree(_BATCH.field(name).type) for name in NESTED_OBJECTS}
+    assert typed == NESTED_OBJECTS
