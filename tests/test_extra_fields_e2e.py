@@ -132,16 +132,17 @@ def new_database(server: str) -> str:
 @pytest.fixture(
     params=[
         "duckdb",
-        # three runs each; DuckLake's are the slowest of all destinations
-        pytest.param("postgres", marks=[pytest.mark.slow, pytest.mark.timeout(900)]),
-        pytest.param("ducklake", marks=[pytest.mark.slow, pytest.mark.timeout(900)]),
+        # DuckLake's runs are the slowest of all destinations
+        pytest.param("postgres", marks=pytest.mark.timeout(900)),
+        pytest.param("ducklake", marks=pytest.mark.timeout(900)),
     ]
 )
-def destination(request: pytest.FixtureRequest, tmp_path: Path, server: str | None) -> Destination:
+def destination(request: pytest.FixtureRequest, tmp_path: Path) -> Destination:
     kind = request.param
     if kind == "duckdb":
         db = tmp_path / "batches.duckdb"
         return Destination("duckdb", ["--db", str(db)], {}, duckdb_query(db), tmp_path)
+    server = request.getfixturevalue("server")  # started only for the server destinations
     if server is None:
         pytest.skip("PostgreSQL server not installed: the postgres/ducklake cases are SKIPPED")
     url = new_database(server)
@@ -168,6 +169,7 @@ def as_dict(value: object) -> dict | None:
     return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]
 
 
+@pytest.mark.slow  # four runs on DuckDB, three on the servers
 def test_new_fields_and_odd_values_land_once_noted_views_unchanged(
     destination: Destination,
 ) -> None:
