@@ -290,10 +290,18 @@ COMMANDS = {
 }
 
 
+class _Lines(logging.Formatter):
+    """`batchlens: warning: ...`, and `batchlens: note: ...` for the loader's notes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "note" if record.name == "batchlens.notes" else "warning"
+        return f"batchlens: {kind}: {record.getMessage()}"
+
+
 def _log_warnings_to_stderr() -> None:
     """The loader's warnings (an unknown status word, ...) as one `batchlens:` line each."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("batchlens: warning: %(message)s"))
+    handler.setFormatter(_Lines())
     handler.setLevel(logging.WARNING)
     logger = logging.getLogger("batchlens")
     logger.addHandler(handler)

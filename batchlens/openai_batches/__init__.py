@@ -11,6 +11,7 @@ import dlt
 from dlt.common.schema.typing import TColumnSchema
 
 from .api_client import BatchesApi
+from .extra_fields import UNEXPECTED_COLUMN, FieldKeeper
 from .incremental import AccountProgress
 from .settings import (
     BATCHES_TABLE,
@@ -25,6 +26,9 @@ from .settings import (
 from .tables import batches_table, errors_table
 
 log = logging.getLogger("batchlens")
+# One line per field the tables gained or per field sent with an odd value: the CLI prints
+# these as `batchlens: note: ...`.
+notes = logging.getLogger("batchlens.notes")
 
 # Pages are yielded to dlt in chunks: dlt's cost per item is milliseconds, its cost per row
 # microseconds. 5,000 rows keep memory flat (a few MB) however long the history is.
@@ -42,6 +46,8 @@ BATCH_COLUMNS: dict[str, TColumnSchema] = {
     **{"usage__" + "__".join(p): {"data_type": "bigint"} for p in USAGE_FIELDS},
     # user labels stay one JSON value instead of a column per key
     "metadata": {"data_type": "json", "nullable": True},
+    # values of a type their column cannot hold, as sent, by field path (extra_fields.py)
+    UNEXPECTED_COLUMN: {"data_type": "json", "nullable": True},
 }
 
 
@@ -75,6 +81,7 @@ ERRORS_HINTS = dlt.mark.make_hints(
     write_disposition={"disposition": "merge", "strategy": "delete-insert"},
     primary_key=("account", "batch_id", "position"),
     merge_key=("account", "batch_id"),
+    columns={UNEXPECTED_COLUMN: {"data_type": "json", "nullable": True}},
 )
 # One row per account and run, appended: the history of extractions and the "as of".
 EXTRACTIONS_HINTS = dlt.mark.make_hints(
@@ -112,7 +119,7 @@ def batches(
             else:
                 yield [batch]
 
-    tables = _TableWriter(account)
+    tables = _TableWriter(account, _field_keeper())
     chunk: list[dict] = []
     for batches_seen in refreshed():
         run.observe(batches_seen)
@@ -145,19 +152,49 @@ def batches(
             ", ".join(sorted(run.unknown_statuses)),
         )
     accounts[account] = run.next_state(previous)
+    _note_fields(tables.keeper, dlt.current.resource_state())
+
+
+def _field_keeper() -> FieldKeeper:
+    """Typed by the columns the tables already have, so a column never changes type."""
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:  # the resource iterated outside a pipeline (tests)
+        return FieldKeeper()
+    existing = {
+        table: {
+            name: column["data_type"]
+            for name, column in schema.get_table_columns(table).items()
+            if column.get("data_type")
+        }
+        for table in (BATCHES_TABLE, ERRORS_TABLE)
+        if table in schema.tables
+    }
+    return FieldKeeper(existing, schema.naming)
+
+
+def _note_fields(keeper: FieldKeeper, state: dict[str, Any]) -> None:
+    """Each new column once (the next run finds it in the schema), and each field with odd
+    values once (remembered in the state, which commits with the data)."""
+    noted = state.get("odd_fields_noted", [])
+    for line in keeper.notes(noted):
+        notes.warning(line)
+    if keeper.unexpected - set(noted):
+        state["odd_fields_noted"] = sorted(keeper.unexpected.union(noted))
 
 
 class _TableWriter:
     """Arrow tables for dlt, each table's hints sent once (dlt validates them on every mark)."""
 
-    def __init__(self, account: str) -> None:
+    def __init__(self, account: str, keeper: FieldKeeper) -> None:
         self.account = account
+        self.keeper = keeper
         self.hinted: set[str] = set()
 
     def write(self, batches: list[dict]) -> Iterator[Any]:
         if batches or not self.hinted:
-            yield self._mark(batches_table(batches, self.account), BATCHES_HINTS)
-        errors = errors_table(batches, self.account)
+            yield self._mark(batches_table(batches, self.account, self.keeper), BATCHES_HINTS)
+        errors = errors_table(batches, self.account, self.keeper)
         # The first write sends the errors table even when empty: it creates the table, so
         # the SQL models can read it before any batch has failed.
         if errors.num_rows or ERRORS_TABLE not in self.hinted:

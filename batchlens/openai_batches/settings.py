@@ -47,6 +47,8 @@ USAGE_FIELDS = (
     ("output_tokens_details", "reasoning_tokens"),
     ("total_tokens",),
 )
+# The fields of an `errors.data` entry that have their own typed column.
+ERROR_FIELDS = ("code", "message", "param", "line")
 # Handled explicitly; any other top-level key is a field the API added later.
 KNOWN_FIELDS = frozenset(
     {*STRING_FIELDS, *TIMESTAMP_FIELDS, "request_counts", "usage", "metadata", "errors"}

@@ -26,6 +26,8 @@ KINDS = (
     "stuck_cursor",  # a list page that ignores `after`: the first page again, has_more true
     "empty_more",  # 200 with data [] and has_more true
     "ms_timestamps",  # timestamps in milliseconds, as some non-OpenAI providers send
+    "new_fields",  # fields inside request_counts, usage and errors.data the API may add later
+    "odd_types",  # known fields with values of another type: counts sent as strings
 )
 LIST_ONLY = {"stuck_cursor", "empty_more"}  # meaningless for a single-batch retrieve
 TARGETS = ("list", "retrieve", "any")
@@ -146,3 +148,61 @@ def to_milliseconds(batch: dict[str, Any]) -> dict[str, Any]:
         if isinstance(shown.get(name), int):
             shown[name] *= 1000
     return shown
+
+
+def with_new_fields(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch with fields nobody knows yet, inside each nested object.
+
+    `request_counts.expired_n` = total - completed - failed; `usage` gains
+    `input_tokens_details.audio_tokens` = input_tokens // 10 and a new object
+    `server_tools.web_search.calls` = 1; each `errors.data` entry gains `retryable` = false.
+    """
+    shown = dict(batch)
+    counts = batch.get("request_counts")
+    if isinstance(counts, dict):
+        expired = counts["total"] - counts["completed"] - counts["failed"]
+        shown["request_counts"] = {**counts, "expired_n": expired}
+    usage = batch.get("usage")
+    if isinstance(usage, dict):
+        audio = (usage.get("input_tokens") or 0) // 10
+        details = {**(usage.get("input_tokens_details") or {}), "audio_tokens": audio}
+        shown["usage"] = {
+            **usage,
+            "input_tokens_details": details,
+            "server_tools": {"web_search": {"calls": 1}},
+        }
+    errors = batch.get("errors")
+    if isinstance(errors, dict) and errors.get("data"):
+        entries = [{**entry, "retryable": False} for entry in errors["data"]]
+        shown["errors"] = {**errors, "data": entries}
+    return shown
+
+
+def with_odd_types(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch with numbers sent as strings: `request_counts.total`,
+    `usage.input_tokens_details.cached_tokens` and each `errors.data` entry's `line`."""
+    shown = dict(batch)
+    counts = batch.get("request_counts")
+    if isinstance(counts, dict):
+        shown["request_counts"] = {**counts, "total": str(counts["total"])}
+    usage = batch.get("usage")
+    if isinstance(usage, dict):
+        details = usage.get("input_tokens_details") or {}
+        cached = {**details, "cached_tokens": str(details.get("cached_tokens"))}
+        shown["usage"] = {**usage, "input_tokens_details": cached}
+    errors = batch.get("errors")
+    if isinstance(errors, dict) and errors.get("data"):
+        entries = [
+            {**entry, "line": None if entry.get("line") is None else str(entry["line"])}
+            for entry in errors["data"]
+        ]
+        shown["errors"] = {**errors, "data": entries}
+    return shown
+
+
+# Faults that answer normally with every batch altered.
+BODY_FAULTS = {
+    "ms_timestamps": to_milliseconds,
+    "new_fields": with_new_fields,
+    "odd_types": with_odd_types,
+}

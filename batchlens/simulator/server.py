@@ -292,8 +292,9 @@ class Simulator:
             start = end = 0
             has_more = True
         bodies = view.bodies[start:end]
-        if fault is not None and fault.kind == "ms_timestamps":
-            bodies = [_dumps(faults.to_milliseconds(json.loads(body))) for body in bodies]
+        if fault is not None and fault.kind in faults.BODY_FAULTS:
+            alter = faults.BODY_FAULTS[fault.kind]
+            bodies = [_dumps(alter(json.loads(body))) for body in bodies]
         first_id = _dumps(view.ids[start]) if end > start else "null"
         last_id = _dumps(view.ids[end - 1]) if end > start else "null"
         text = (
@@ -331,8 +332,8 @@ class Simulator:
         body = view.bodies[position]
         if self.shape != "openai":
             body = _dumps(shapes.as_provider(self.shape, json.loads(body)))
-        if fault is not None and fault.kind == "ms_timestamps":
-            body = _dumps(faults.to_milliseconds(json.loads(body)))
+        if fault is not None and fault.kind in faults.BODY_FAULTS:
+            body = _dumps(faults.BODY_FAULTS[fault.kind](json.loads(body)))
         return body.encode()
 
     def _control(self, method: str, path: str, query: dict[str, str], payload: bytes) -> Any:
