@@ -43,7 +43,7 @@ if postgres_bin() is None:
         allow_module_level=True,
     )
 
-VIEWS = sorted(PUBLIC_VIEWS | {"as_of"})
+VIEWS = sorted(PUBLIC_VIEWS | {"as_of", "model_prices"})
 # information_schema's type names on each side for the same type
 PG_TYPES = {
     "character varying": "VARCHAR",
