@@ -213,7 +213,7 @@ def _build(
         log.info("building the models over completed %s", ", ".join(substitutes))
     bodies = [(model, _body(model, substitutes, dialect)) for model in models]
     prices = price_rows(_models_in_history(connection, dialect, loaded), overrides)
-    tables = table_statements(prices, "?" if dialect == DUCKDB else "%s")
+    tables = table_statements(prices, dialect)
     if dialect == DUCKDB:
         _create_duckdb(connection, bodies, tables)
     else:

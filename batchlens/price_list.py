@@ -24,7 +24,7 @@ from .errors import UsageError
 from .models import SCHEMA
 from .prices import COLUMNS, TABLE, PriceRow, load_overrides, price_rows
 
-WIDTH = 120
+WIDTH = 140
 
 # Every model of the history, with its price periods (none: unpriced) and its batches.
 PRICE_LIST = f"""
@@ -151,10 +151,10 @@ def prices_report(target: Target, prices_arg: str | None = None) -> str:
         title_justify="left",
         show_edge=False,
     )
-    for column in ("model", "provider", "valid from", "input", "cached input", "output",
+    for column in ("model", "provider", "valid from", "input", "cached", "output",
                    "batch pays", "source", "batches"):  # fmt: skip
-        table.add_column(column, justify="left" if column in {"model", "provider", "source"}
-                         else "right", no_wrap=column == "model")  # fmt: skip
+        text = column in {"model", "provider", "source"}
+        table.add_column(column, justify="left" if text else "right", no_wrap=True)
     unpriced = [row for row in listing if row["source"] is None]
     for row in listing:
         if row["source"] is None:

@@ -315,18 +315,21 @@ def price_rows(
     return rows
 
 
-def table_statements(rows: list[PriceRow], placeholder: str) -> list[tuple[str, list[tuple]]]:
+def table_statements(rows: list[PriceRow], dialect: str) -> list[tuple[str, list[tuple]]]:
     """SQL that replaces the table with `rows`, as (statement, parameter rows) pairs.
 
-    Run inside the views' transaction. `placeholder` is the driver's (`?` or `%s`). Model
-    names come from the API: they only ever travel as parameters.
+    Run inside the views' transaction, in `dialect`. Model names come from the API: they
+    only ever travel as parameters.
     """
+    from .dialects import DUCKDB, transpile
+
     columns = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
     statements: list[tuple[str, list[tuple]]] = [
         (f"drop table if exists {TABLE}", []),
-        (f"create table {TABLE} ({columns})", []),
+        (transpile(f"create table {TABLE} ({columns})", dialect), []),
     ]
     if rows:
+        placeholder = "?" if dialect == DUCKDB else "%s"  # the driver's parameter style
         values = ", ".join([placeholder] * len(COLUMNS))
         statements.append(
             (

@@ -27,9 +27,10 @@ output_file_usage as (
     select
         account,
         batch_id,
-        sum(input_tokens) as input_tokens,
-        sum(cached_tokens) as cached_tokens,
-        sum(output_tokens) as output_tokens
+        -- sums of BIGINT are HUGEINT in DuckDB, NUMERIC in PostgreSQL: back to BIGINT
+        cast(sum(input_tokens) as bigint) as input_tokens,
+        cast(sum(cached_tokens) as bigint) as cached_tokens,
+        cast(sum(output_tokens) as bigint) as output_tokens
     from batch_requests
     where kind = 'output'
     group by account, batch_id
