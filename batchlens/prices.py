@@ -325,7 +325,8 @@ def table_statements(rows: list[PriceRow], dialect: str) -> list[tuple[str, list
 
     columns = ", ".join(f"{name} {kind}" for name, kind in COLUMNS.items())
     statements: list[tuple[str, list[tuple]]] = [
-        (f"drop table if exists {TABLE}", []),
+        # PostgreSQL: views outside this build (other SQL dirs, users' own) may read it
+        (f"drop table if exists {TABLE}" + (" cascade" if dialect != DUCKDB else ""), []),
         (transpile(f"create table {TABLE} ({columns})", dialect), []),
     ]
     if rows:

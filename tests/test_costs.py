@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -23,6 +24,7 @@ from batchlens.database import connect
 from batchlens.errors import UsageError
 from batchlens.models import build_models, sql_dir
 from batchlens.prices import read_overrides
+from batchlens.report import report
 from batchlens.simulator.history import FINE_TUNED_MODEL
 from batchlens.simulator.server import Simulator
 from helpers import KEY, cli_env, run_cli
@@ -394,3 +396,31 @@ def test_output_file_usage_stands_in_for_a_missing_batch_usage(
     assert row["cost_usd"] == pytest.approx(0.09)
     assert got["batch_cached"]["usage_source"] == "batch"
     assert got["batch_cached"]["cost_usd"] == pytest.approx(0.15)
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def test_the_report_shows_spend_and_names_the_unpriced(golden_db: Path) -> None:
+    data = json.loads(report(golden_db, fmt="json", days=3_650))  # every golden batch
+    longest = {row["model"]: row for row in data["spend"]["windows"] if row["days"] == 3_650}
+    # o3: 7.0 before its price change and 1.4 after (above); saved as much, at half price
+    assert longest["o3"]["cost_usd"] == pytest.approx(8.4)
+    assert longest["o3"]["saved_usd"] == pytest.approx(8.4)
+    assert longest["o3"]["priced_batches"] == 2
+    # gpt-4o-mini: batch_cached only (batch_no_usage has no usage)
+    assert longest["gpt-4o-mini"]["cost_usd"] == pytest.approx(0.15)
+    assert longest["gpt-4o-mini"]["priced_batches"] == 1
+    tuned = longest[FINE_TUNED_MODEL]
+    assert tuned["cost_usd"] is None and tuned["unpriced_batches"] == 1
+    assert data["spend"]["unpriced_models"] == [
+        {
+            "account": "default",
+            "model": FINE_TUNED_MODEL,
+            "batches": 1,
+            "latest_batch_id": "batch_fine_tuned",
+        }
+    ]
+    text = report(golden_db, fmt="table", days=3_650)
+    assert "Spend (batch prices, USD)" in text
+    assert f"no price for {FINE_TUNED_MODEL} (default): 1 batches" in text
