@@ -21,8 +21,10 @@ import pytest
 from test_models_golden import batch, extract
 
 from batchlens.database import connect
+from batchlens.destinations import Target
 from batchlens.errors import UsageError
 from batchlens.models import build_models, sql_dir
+from batchlens.price_list import prices_report
 from batchlens.prices import read_overrides
 from batchlens.report import report
 from batchlens.simulator.history import FINE_TUNED_MODEL
@@ -249,6 +251,9 @@ def test_the_override_file_wins(tmp_path: Path) -> None:
     # ... and with the file named again, `prices` says the views do not use it yet
     stale = run_cli("prices", "--db", str(db), "--prices", str(prices), cwd=tmp_path)
     assert "run `batchlens models`" in stale.stdout
+    # ... and so does the report, which only reads: one warning line on stderr
+    read = run_cli("report", "--db", str(db), "--prices", str(prices), cwd=tmp_path)
+    assert read.returncode == 0 and read.stderr.startswith("batchlens: warning: the views")
 
 
 def test_prices_from_the_environment(tmp_path: Path, golden_db: Path) -> None:
@@ -424,3 +429,15 @@ def test_the_report_shows_spend_and_names_the_unpriced(golden_db: Path) -> None:
     text = report(golden_db, fmt="table", days=3_650)
     assert "Spend (batch prices, USD)" in text
     assert f"no price for {FINE_TUNED_MODEL} (default): 1 batches" in text
+
+
+def test_prices_needs_a_database_with_built_models(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.duckdb"
+    with pytest.raises(UsageError, match="does not exist"):
+        prices_report(Target("duckdb", label=str(missing), db=missing))
+    assert not missing.exists()
+    bare = tmp_path / "bare.duckdb"
+    with contextlib.closing(connect(bare)) as connection:
+        connection.execute("create schema openai_batches")
+    with pytest.raises(UsageError, match="no prices yet; run `batchlens models"):
+        prices_report(Target("duckdb", label=str(bare), db=bare))
