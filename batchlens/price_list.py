@@ -147,7 +147,7 @@ def prices_report(target: Target, prices_arg: str | None = None) -> str:
         listing = _read(connection, target.dialect, target.label)
     console = Console(file=io.StringIO(), width=WIDTH, record=True, color_system=None)
     table = Table(
-        title=f"Prices the views use, USD per million tokens ({target.label})",
+        title=f"Prices the views use, USD per million tokens ({escape(target.label)})",
         title_justify="left",
         show_edge=False,
     )
@@ -173,7 +173,9 @@ def prices_report(target: Target, prices_arg: str | None = None) -> str:
     console.print(table)
     console.print()
     if unpriced:
-        console.print("Models without a price (their batches have no cost, not a cost of 0):")
+        console.print(
+            "Models without a price (their batches have no cost, not a cost of 0):", markup=False
+        )
         for row in unpriced:
             console.print(
                 f"  {row['model']}: {row['batches']} batches, "
@@ -182,13 +184,14 @@ def prices_report(target: Target, prices_arg: str | None = None) -> str:
             )
         console.print(
             "Add them to a prices CSV (model,input_mtok,cached_input_mtok,output_mtok) and "
-            "pass it with --prices, $BATCHLENS_PRICES or prices under [sources.openai_batches]."
+            "pass it with --prices, $BATCHLENS_PRICES or prices under [sources.openai_batches].",
+            markup=False,
         )
     else:
         console.print("Every model in the history has a price.")
     note = stale_note(listing, prices_arg)
     if note:
-        console.print(f"Note: {note}.")
+        console.print(f"Note: {note}.", markup=False)
     return console.export_text().rstrip()
 
 

@@ -441,3 +441,20 @@ def test_prices_needs_a_database_with_built_models(tmp_path: Path) -> None:
         connection.execute("create schema openai_batches")
     with pytest.raises(UsageError, match="no prices yet; run `batchlens models"):
         prices_report(Target("duckdb", label=str(bare), db=bare))
+
+
+def test_model_names_are_text_not_markup() -> None:
+    import io
+
+    from rich.console import Console
+
+    from batchlens.spend import show_spend
+
+    console = Console(file=io.StringIO(), width=200, record=True, color_system=None)
+    hostile = "[bold]ft:evil[/bold]"
+    row = {"days": 1, "account": "[red]a", "model": hostile, "priced_batches": 1,
+           "unpriced_batches": 0, "cost_usd": 1.5, "saved_usd": 1.5}  # fmt: skip
+    unpriced = {"account": "[red]a", "model": hostile, "batches": 2, "latest_batch_id": "b"}
+    show_spend(console, {"windows": [row], "unpriced_models": [unpriced]}, days=30)
+    text = console.export_text()
+    assert text.count(hostile) == 2 and text.count("[red]a") == 2
