@@ -458,3 +458,16 @@ def test_model_names_are_text_not_markup() -> None:
     show_spend(console, {"windows": [row], "unpriced_models": [unpriced]}, days=30)
     text = console.export_text()
     assert text.count(hostile) == 2 and text.count("[red]a") == 2
+
+
+def test_where_the_override_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchlens.prices import prices_path
+
+    monkeypatch.delenv("BATCHLENS_PRICES", raising=False)
+    monkeypatch.delenv("SOURCES__OPENAI_BATCHES__PRICES", raising=False)
+    assert prices_path(None) is None
+    monkeypatch.setenv("SOURCES__OPENAI_BATCHES__PRICES", str(tmp_path / "config.csv"))
+    assert prices_path(None) == tmp_path / "config.csv"  # `prices` under [sources.openai_batches]
+    monkeypatch.setenv("BATCHLENS_PRICES", str(tmp_path / "env.csv"))
+    assert prices_path(None) == tmp_path / "env.csv"  # the variable wins over dlt's config
+    assert prices_path(str(tmp_path / "flag.csv")) == tmp_path / "flag.csv"  # the flag over all
