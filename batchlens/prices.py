@@ -95,9 +95,10 @@ def prices_path(cli_value: str | None = None) -> Path | None:
 def load_overrides(cli_value: str | None = None) -> Overrides | None:
     """The configured override file, read and checked; None when none is configured.
 
-    Called before a command touches the database, so a malformed file stops the run with
-    exit 2 and nothing changed.
+    Called before a command touches the database, so a malformed file (or batch discount)
+    stops the run with exit 2 and nothing changed.
     """
+    batch_discounts()  # checked here too: a bad one must not wait until after the load
     path = prices_path(cli_value)
     return read_overrides(path) if path is not None else None
 

@@ -283,6 +283,10 @@ def test_models_and_report_on_a_server_destination(
     assert report.returncode == 0, report.stderr
     assert active_counts(report.stdout) == expected_active(sim)
     assert PASSWORD not in report.stdout + report.stderr
+    prices = run_cli("prices", "--destination", kind, cwd=tmp_path, env=env)
+    assert prices.returncode == 0, prices.stderr
+    assert "genai-prices" in prices.stdout  # model_prices was written on the server
+    assert PASSWORD not in prices.stdout + prices.stderr
 
 
 def test_notebooks_read_from_a_server_destination(
