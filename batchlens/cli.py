@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = "DuckDB file (default: $BATCHLENS_DB, else openai_batches.duckdb)"
 
+    prices_help = (
+        "CSV of prices that win over genai-prices' (model,input_mtok,cached_input_mtok,"
+        "output_mtok; default: $BATCHLENS_PRICES, else prices under [sources.openai_batches])"
+    )
     destination_help = (
         "duckdb (default), postgres or ducklake; the connection comes from "
         "[destination.<name>.credentials] the dlt way, never from a flag"
@@ -65,10 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument(
         "--html", metavar="PATH", help="rewrite this HTML report page after a successful run"
     )
+    extract.add_argument("--prices", metavar="PATH", help=prices_help)
 
     models = commands.add_parser("models", help="(re)build the SQL views", epilog=EPILOG)
     models.add_argument("--db", help=db_help)
     models.add_argument("--destination", choices=KINDS, help=destination_help)
+    models.add_argument("--prices", metavar="PATH", help=prices_help)
 
     report = commands.add_parser("report", help="print the report from the views", epilog=EPILOG)
     report.add_argument("--db", help=db_help)
@@ -76,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "json", "html"), default="table")
     report.add_argument("--output", metavar="PATH", help="write to this file (atomically)")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
+    report.add_argument("--prices", metavar="PATH", help=prices_help)
+
+    prices = commands.add_parser(
+        "prices", help="the price of every model in the history, and the unpriced", epilog=EPILOG
+    )
+    prices.add_argument("--db", help=db_help)
+    prices.add_argument("--destination", choices=KINDS, help=destination_help)
+    prices.add_argument("--prices", metavar="PATH", help=prices_help)
 
     simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
     simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -148,7 +162,9 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
     from .config import parse_headers, resolve_accounts
     from .extract import Progress, extract_accounts
+    from .prices import load_overrides
 
+    overrides = load_overrides(args.prices)  # a bad file stops the run before it loads
     target = _target(args, redact)
     if args.html:
         from .html_report import check_output
@@ -159,7 +175,9 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         for secret in account.secrets():
             redact.add(secret)
     several = len(accounts) > 1
-    runs = extract_accounts(target, accounts, full=args.full, progress=Progress(), isolate=several)
+    runs = extract_accounts(
+        target, accounts, full=args.full, progress=Progress(), isolate=several, overrides=overrides
+    )
     db = target.label
     exit_code = errors.OK
     for run in runs:
@@ -188,18 +206,21 @@ def _page(target: Any, days: int) -> str:
 
 def _models(args: argparse.Namespace, redact: Redactor) -> int:
     from .models import build_models
+    from .prices import load_overrides
 
+    overrides = load_overrides(args.prices)
     target = _target(args, redact)
     if target.db is not None:  # a missing file is refused by build_models (exit 2)
-        views = build_models(target.db)
+        views = build_models(target.db, overrides=overrides)
     else:
         with target.lock(), contextlib.closing(target.connect()) as connection:
-            views = build_models(connection, dialect=target.dialect)
+            views = build_models(connection, dialect=target.dialect, overrides=overrides)
     print(f"batchlens models: built {len(views)} views in {target.label}")
     return errors.OK
 
 
 def _report(args: argparse.Namespace, redact: Redactor) -> int:
+    from .price_list import warn_if_stale
     from .report import report, report_from
 
     if args.days < 1:
@@ -209,6 +230,7 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
         from .html_report import check_output
 
         check_output(Path(args.output))
+    warn_if_stale(target, args.prices)
     if args.format == "html":
         text = _page(target, args.days)
     elif target.db is not None:
@@ -265,6 +287,11 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         except OSError:  # --output cannot be written: the state goes to stdout instead
             emit(render_unknown(message, args.format), registry, None)
         return UNKNOWN
+def _prices(args: argparse.Namespace, redact: Redactor) -> int:
+    from .price_list import prices_report
+
+    print(prices_report(_target(args, redact), args.prices))
+    return errors.OK
 
 
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
@@ -285,6 +312,7 @@ COMMANDS = {
     "models": _models,
     "report": _report,
     "check": _check,
+    "prices": _prices,
     "simulate": _simulate,
     "demo": _demo,
 }

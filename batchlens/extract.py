@@ -29,6 +29,7 @@ from .config import Account
 from .destinations import Target
 from .errors import UsageError, classify
 from .models import build_models
+from .prices import Overrides
 
 PIPELINE_NAME = "batchlens"
 
@@ -165,11 +166,13 @@ def extract_accounts(
     progress: Callable[[int, int], None] | None = None,
     build_views: bool = True,
     isolate: bool = True,
+    overrides: Overrides | None = None,
 ) -> list[AccountRun]:
     """Loads each account in its own load package, then rebuilds the views, under one lock.
 
     With `isolate`, a failing account is reported and the others still load: each
     account's data and state commit together, so a failure loses nothing already loaded.
+    `overrides` are the prices the views use over the catalogue's (see `prices`).
     """
     target = db if isinstance(db, Target) else Target("duckdb", label=str(db), db=db)
     target.check()
@@ -194,7 +197,7 @@ def extract_accounts(
         # With every account failed there may be nothing to build on, and the real failure
         # must not be hidden behind a model error.
         if build_views and any(run.summary is not None for run in runs):
-            build_models(connection, dialect=target.dialect)
+            build_models(connection, dialect=target.dialect, overrides=overrides)
     return runs
 
 

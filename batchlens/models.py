@@ -36,6 +36,7 @@ from batchlens.openai_batches.settings import (
 from .database import connect
 from .dialects import DUCKDB, POSTGRES, check_dialect, dialect_of, rows, transpile
 from .errors import BatchlensError, UsageError
+from .prices import Overrides, load_overrides, price_rows, table_statements
 
 log = logging.getLogger(__name__)
 
@@ -163,29 +164,41 @@ def build_models(
     db: Path | Any,
     root: Path | None = None,
     dialect: str = DUCKDB,
+    overrides: Overrides | None = None,
 ) -> list[str]:
-    """Create or replace every view, all or none; returns the view names in build order.
+    """Create or replace every view and the `model_prices` table, all or none; returns the
+    view names in build order.
 
     `db` is a DuckDB file, or an open connection: DuckDB's, or psycopg2's with `dialect`
-    "postgres" (the models are then translated by sqlglot, see `dialects`).
+    "postgres" (the models are then translated by sqlglot, see `dialects`). `overrides`
+    are the prices that win over the catalogue's (`prices`); without them, the configured
+    file ($BATCHLENS_PRICES, `prices` under [sources.openai_batches]) if any.
     Raises UsageError when the database does not exist or holds no loaded data at all
     (nothing to build on yet: run `batchlens extract` first).
     """
     check_dialect(dialect)
     models = discover(root)
+    overrides = overrides if overrides is not None else load_overrides()
     if isinstance(db, str | Path):
         if dialect != DUCKDB:
             raise UsageError(f"a path names a DuckDB file, not a {dialect} database: {db}")
         if not Path(db).is_file():
             raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
         with contextlib.closing(connect(Path(db))) as connection:
-            return _build(connection, DUCKDB, models, str(db))
+            return _build(connection, DUCKDB, models, str(db), overrides)
     if dialect_of(db) != dialect:
         raise UsageError(f"build_models got a {dialect_of(db)} connection with dialect {dialect}")
-    return _build(db, dialect, models, "the database" if dialect != DUCKDB else str(db))
+    label = "the database" if dialect != DUCKDB else str(db)
+    return _build(db, dialect, models, label, overrides)
 
 
-def _build(connection: Any, dialect: str, models: list[Model], label: str) -> list[str]:
+def _build(
+    connection: Any,
+    dialect: str,
+    models: list[Model],
+    label: str,
+    overrides: Overrides | None,
+) -> list[str]:
     loaded = _source_columns(connection, dialect)
     if loaded is None:
         raise UsageError(
@@ -199,11 +212,25 @@ def _build(connection: Any, dialect: str, models: list[Model], label: str) -> li
     if substitutes:
         log.info("building the models over completed %s", ", ".join(substitutes))
     bodies = [(model, _body(model, substitutes, dialect)) for model in models]
+    prices = price_rows(_models_in_history(connection, dialect, loaded), overrides)
+    tables = table_statements(prices, dialect)
     if dialect == DUCKDB:
-        _create_duckdb(connection, bodies)
+        _create_duckdb(connection, bodies, tables)
     else:
-        _create_postgres(connection, bodies)
+        _create_postgres(connection, bodies, tables)
     return [model.name for model in models]
+
+
+def _models_in_history(connection: Any, dialect: str, loaded: dict[str, set[str]]) -> list[str]:
+    """Every model name the loaded batches carry (none before the API had `model`)."""
+    if "model" not in loaded.get(BATCHES_TABLE, set()):
+        return []
+    _, found = rows(
+        connection,
+        dialect,
+        f"select distinct model from {SCHEMA}.{BATCHES_TABLE} where model is not null",
+    )
+    return [model for (model,) in found]
 
 
 def _body(model: Model, substitutes: dict[str, str], dialect: str) -> str:
@@ -215,13 +242,22 @@ def _body(model: Model, substitutes: dict[str, str], dialect: str) -> str:
         raise _model_error(model, exc) from exc
 
 
-def _create_duckdb(connection: duckdb.DuckDBPyConnection, bodies: list[tuple[Model, str]]) -> None:
+def _create_duckdb(
+    connection: duckdb.DuckDBPyConnection,
+    bodies: list[tuple[Model, str]],
+    tables: list[tuple[str, list[tuple]]],
+) -> None:
     catalog, schema = connection.execute("select current_database(), current_schema()").fetchone()
     # Views are created inside the dataset's schema with unqualified references, which
     # DuckDB binds in the view's own schema whatever the file's catalog is called.
     connection.execute(f'use "{catalog}"."{SCHEMA}"')
     connection.execute("begin transaction")
     try:
+        for statement, parameters in tables:
+            if parameters:
+                connection.executemany(statement, parameters)
+            else:
+                connection.execute(statement)
         for model, body in bodies:
             try:
                 connection.execute(f"create or replace view {model.name} as\n{body}")
@@ -235,7 +271,9 @@ def _create_duckdb(connection: duckdb.DuckDBPyConnection, bodies: list[tuple[Mod
         connection.execute(f'use "{catalog}"."{schema}"')
 
 
-def _create_postgres(connection: Any, bodies: list[tuple[Model, str]]) -> None:
+def _create_postgres(
+    connection: Any, bodies: list[tuple[Model, str]], tables: list[tuple[str, list[tuple]]]
+) -> None:
     """One transaction: PostgreSQL's DDL is transactional, so readers see all or nothing.
 
     `create or replace view` cannot change a view's columns there, so the views are dropped
@@ -252,6 +290,11 @@ def _create_postgres(connection: Any, bodies: list[tuple[Model, str]]) -> None:
             cursor.execute(f"set local search_path to {SCHEMA}")
             for model, _ in reversed(bodies):
                 cursor.execute(f"drop view if exists {model.name} cascade")
+            for statement, parameters in tables:
+                if parameters:
+                    cursor.executemany(statement, parameters)
+                else:
+                    cursor.execute(statement)
             for model, body in bodies:
                 try:
                     cursor.execute(f"create view {model.name} as\n{body}")

@@ -25,6 +25,7 @@ from .database import connect
 from .dialects import DUCKDB, execute, rows
 from .errors import UsageError, classify
 from .models import SCHEMA
+from .spend import collect_spend, show_spend
 
 FORMATS = ("table", "json")
 WINDOWS = (1, 7, 30)  # days; `--days N` adds N and drops the longer ones
@@ -39,6 +40,8 @@ REQUIRED_VIEWS = (
     "batch_facts",
     "open_batches",
     "batch_errors",
+    "costs_daily",
+    "batch_costs",
 )
 
 AS_OF = f"""
@@ -250,6 +253,7 @@ def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[s
             "batches": _rows(connection, dialect, OPEN_BATCHES, **long_finalizing),
         },
         "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
+        "spend": collect_spend(connection, dialect, windows_for(days)),
     }
 
 
@@ -373,6 +377,7 @@ def to_table(data: dict[str, Any]) -> str:
             row["example_message"] or "",
         )  # fmt: skip
     _show(console, errors)
+    show_spend(console, data["spend"], days)
     return console.export_text()
 
 

@@ -278,11 +278,15 @@ def test_models_and_report_on_a_server_destination(
     assert result.returncode == 0, result.stderr
     built = run_cli("models", "--destination", kind, cwd=tmp_path, env=env)
     assert built.returncode == 0, built.stderr
-    assert "built 11 views" in built.stdout and PASSWORD not in built.stdout
+    assert "built 14 views" in built.stdout and PASSWORD not in built.stdout
     report = run_cli("report", "--destination", kind, "--format", "json", cwd=tmp_path, env=env)
     assert report.returncode == 0, report.stderr
     assert active_counts(report.stdout) == expected_active(sim)
     assert PASSWORD not in report.stdout + report.stderr
+    prices = run_cli("prices", "--destination", kind, cwd=tmp_path, env=env)
+    assert prices.returncode == 0, prices.stderr
+    assert "genai-prices" in prices.stdout  # model_prices was written on the server
+    assert PASSWORD not in prices.stdout + prices.stderr
 
 
 def test_notebooks_read_from_a_server_destination(
@@ -304,6 +308,9 @@ AS_OF_FREE_VIEWS = {
     "duration_stats_daily": "day, account, endpoint, model",
     "batch_errors": "batch_id, code, message",
     "active_batches": "account, status",
+    "batch_costs": "account, batch_id",
+    "costs_daily": "day, account, endpoint, model",
+    "model_prices": "model, valid_from",  # a table, written with the views
 }
 
 

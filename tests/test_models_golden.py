@@ -51,7 +51,12 @@ PUBLIC_VIEWS = {
     "active_batches_hourly",
     "batch_errors",
     "open_batches",
+    "batch_costs",
+    "costs_daily",
 }
+# Standard USD per million tokens (input, cached input, output) of the golden models, read
+# by hand from genai-prices 0.2.3; a batch pays half of that (test_costs.py has the rest).
+GOLDEN_PRICES = {"gpt-4o-mini": (0.15, 0.075, 0.6), "gpt-5": (1.25, 0.125, 10.0)}
 
 
 def batch(
@@ -245,6 +250,19 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return None if denominator == 0 else numerator / denominator
 
 
+def expected_cost(model: str | None, usage: dict) -> float | None:
+    if model not in GOLDEN_PRICES or usage.get("input_tokens") is None:
+        return None
+    input_price, cached_price, output_price = GOLDEN_PRICES[model]
+    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
+    standard = (
+        (usage["input_tokens"] - cached) * input_price
+        + cached * cached_price
+        + (usage.get("output_tokens") or 0) * output_price
+    ) / 1_000_000
+    return 0.5 * standard
+
+
 def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for account, batches in history.items():
@@ -293,6 +311,7 @@ def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
                     "total_tokens": usage.get("total_tokens"),
                     "error_count": len(errors),
                     "first_error_code": errors[0]["code"] if errors else None,
+                    "cost_usd": expected_cost(b.get("model"), usage),
                 }
             )
     return rows

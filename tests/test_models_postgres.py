@@ -44,7 +44,7 @@ if postgres_bin() is None:
         allow_module_level=True,
     )
 
-VIEWS = sorted(PUBLIC_VIEWS | {"as_of"})
+VIEWS = sorted(PUBLIC_VIEWS | {"as_of", "model_prices"})
 # information_schema's type names on each side for the same type
 PG_TYPES = {
     "character varying": "VARCHAR",
@@ -251,6 +251,22 @@ def test_notebook_frames_are_typed_as_on_duckdb(golden: Pair) -> None:
         pg_frame = query_df(pg, POSTGRES, sql)
     assert dict(pg_frame.dtypes.astype(str)) == dict(duck_frame.dtypes.astype(str))
     assert pg_frame.equals(duck_frame)
+
+
+def test_costs_are_the_same_on_both(server: str, tmp_path: Path) -> None:
+    """test_costs.py's hand-worked history: price periods, unpriced, embeddings, no usage."""
+    from test_costs import HISTORY
+
+    pair = Pair(tmp_path / "costs.duckdb", new_database(server))
+    with Simulator(history=HISTORY, api_key=API_KEY) as sim:
+        load(pair, sim, "default")
+    share_as_of(pair)
+    pair.build()
+    for name in ("model_prices", "batch_costs", "costs_daily", "batch_facts"):
+        assert assert_views_agree(pair, name) > 0, name
+    with pair.postgres() as pg:
+        _, found = rows(pg, POSTGRES, "select count(*) from openai_batches.model_prices")
+    assert found == [(5,)]  # o3 twice, gpt-4o-mini, o4-mini, embeddings; not the fine-tuned
 
 
 # --- building ------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ MODELS = {
     "/v1/moderations": ("omni-moderation-latest",),
     "/v1/completions": ("gpt-3.5-turbo-instruct", "davinci-002"),
 }
+# A fine-tuned model no price catalogue can know, so the demo shows an unpriced model. It
+# replaces some gpt-4o-mini batches by their creation second rather than by a draw, which
+# would shift the random stream and with it every history the tests are built on.
+FINE_TUNED_MODEL = "ft:gpt-4o-mini:acme::abc123"
 REASONING_MODELS = {"o4-mini", "gpt-5", "gpt-5-mini"}
 NO_OUTPUT_ENDPOINTS = {"/v1/embeddings", "/v1/moderations"}
 
@@ -323,6 +327,8 @@ def plan_batch(
         raise ValueError(f"unknown scenario {scenario!r}; expected one of {SCENARIOS}")
     endpoint = _weighted(rng, ENDPOINTS)
     model: str | None = rng.choice(MODELS[endpoint])
+    if model == "gpt-4o-mini" and created_at % 5 == 0:
+        model = FINE_TUNED_MODEL
     if rng.random() < 0.05:
         model = None
     # A rejected input file was never parsed: the real API reports total 0 for it.

@@ -13,6 +13,12 @@ batch_errors as (
 
 ),
 
+batch_costs as (
+
+    select * from openai_batches.batch_costs
+
+),
+
 errors_per_batch as (
 
     select
@@ -48,6 +54,7 @@ measured as (
     select
         lifecycle.*,
         errors_per_batch.first_error_code,
+        batch_costs.cost_usd,
         -- the UTC date whatever the session's TimeZone (a bare cast would use the local
         -- zone): the date of the UTC wall-clock time rebuilt from the instant's microseconds
         -- (`at time zone 'UTC'` on PostgreSQL, see batchlens/dialects.py)
@@ -86,6 +93,10 @@ measured as (
         on
             lifecycle.account = errors_per_batch.account
             and lifecycle.batch_id = errors_per_batch.batch_id
+    left join batch_costs
+        on
+            lifecycle.account = batch_costs.account
+            and lifecycle.batch_id = batch_costs.batch_id
 
 ),
 
@@ -125,7 +136,8 @@ final as (
         reasoning_tokens,
         total_tokens,
         error_count,
-        first_error_code
+        first_error_code,
+        cost_usd
     from measured
 
 )

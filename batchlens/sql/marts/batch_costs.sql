@@ -1,0 +1,150 @@
+-- What each batch with known usage cost: its tokens at the price valid on its creation
+-- day, times the fraction paid in batch. Usage is the batch's own (`usage`, on batches
+-- created since September 2025) or else the sum of its output file's lines. A batch whose
+-- model has no price has a NULL cost, never 0: unpriced is not free.
+with
+
+batches as (
+
+    select * from openai_batches.stg_batches
+
+),
+
+batch_requests as (
+
+    select * from openai_batches.stg_batch_requests
+
+),
+
+model_prices as (
+
+    select * from openai_batches.model_prices
+
+),
+
+output_file_usage as (
+
+    select
+        account,
+        batch_id,
+        -- sums of BIGINT are HUGEINT in DuckDB, NUMERIC in PostgreSQL: back to BIGINT
+        cast(sum(input_tokens) as bigint) as input_tokens,
+        cast(sum(cached_tokens) as bigint) as cached_tokens,
+        cast(sum(output_tokens) as bigint) as output_tokens
+    from batch_requests
+    where kind = 'output'
+    group by account, batch_id
+
+),
+
+usage_with_source as (
+
+    select
+        batches.batch_id,
+        batches.account,
+        batches.model,
+        batches.created_at,
+        case
+            when batches.input_tokens is not null then 'batch'
+            when output_file_usage.input_tokens is not null then 'output_file'
+        end as usage_source,
+        coalesce(batches.input_tokens, output_file_usage.input_tokens) as input_tokens,
+        case
+            when batches.input_tokens is not null then coalesce(batches.cached_tokens, 0)
+            else coalesce(output_file_usage.cached_tokens, 0)
+        end as cached_tokens,
+        case
+            when batches.input_tokens is not null then coalesce(batches.output_tokens, 0)
+            else coalesce(output_file_usage.output_tokens, 0)
+        end as output_tokens
+    from batches
+    left join output_file_usage
+        on
+            batches.account = output_file_usage.account
+            and batches.batch_id = output_file_usage.batch_id
+
+),
+
+batch_usage as (
+
+    select
+        *,
+        -- the UTC date whatever the session's TimeZone, as in batch_facts
+        cast(make_timestamp(epoch_us(created_at)) as date) as created_day
+    from usage_with_source
+    where usage_source is not null
+
+),
+
+price_periods as (
+
+    -- every price period of the model that had started by the batch's creation day;
+    -- the latest one is the price valid then (valid_from NULL: since always)
+    select
+        batch_usage.*,
+        model_prices.input_mtok,
+        model_prices.cached_input_mtok,
+        model_prices.output_mtok,
+        model_prices.batch_discount,
+        model_prices.source as price_source,
+        row_number() over (
+            partition by batch_usage.account, batch_usage.batch_id
+            order by model_prices.valid_from desc nulls last
+        ) as period_rank
+    from batch_usage
+    left join model_prices
+        on
+            batch_usage.model = model_prices.model
+            and (
+                model_prices.valid_from is null
+                or batch_usage.created_day >= model_prices.valid_from
+            )
+
+),
+
+priced as (
+
+    select
+        *,
+        (
+            (input_tokens - cached_tokens) * input_mtok
+            + cached_tokens * cached_input_mtok
+            + output_tokens * output_mtok
+        ) / 1000000 as standard_cost_usd
+    from price_periods
+    where period_rank = 1
+
+),
+
+discounted as (
+
+    select
+        *,
+        batch_discount * standard_cost_usd as cost_usd,
+        (1 - batch_discount) * standard_cost_usd as saved_usd,
+        input_mtok is not null as is_priced
+    from priced
+
+),
+
+final as (
+
+    select
+        batch_id,
+        account,
+        model,
+        created_day,
+        input_tokens,
+        cached_tokens,
+        output_tokens,
+        cost_usd,
+        standard_cost_usd,
+        saved_usd,
+        is_priced,
+        price_source,
+        usage_source
+    from discounted
+
+)
+
+select * from final
