@@ -287,6 +287,8 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         except OSError:  # --output cannot be written: the state goes to stdout instead
             emit(render_unknown(message, args.format), registry, None)
         return UNKNOWN
+
+
 def _prices(args: argparse.Namespace, redact: Redactor) -> int:
     from .price_list import prices_report
 
