@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 failure after retries or an answer that is not a valid list page;
 2 usage or configuration error; 3 another process holds the database; 4 the API refused the
-credentials or the URL (401/403/404).
+credentials or the URL (401/403/404); 141 stdout's reader went away (`| head`), as for a
+process ended by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from typing import Any
 # Before dlt is imported anywhere: its telemetry phones home by default.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from . import errors
+from . import __version__, errors
 from .destinations import KINDS
 from .errors import Redactor
 
 EPILOG = (
     "exit codes: 0 ok, 1 failed after retries or invalid answer, 2 usage/configuration, "
-    "3 database held by another process, 4 API refused credentials or URL (401/403/404)"
+    "3 database held by another process, 4 API refused credentials or URL (401/403/404), "
+    "141 output pipe closed by its reader (| head)"
 )
 
 
@@ -36,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Keep the complete history of your OpenAI Batch API jobs in DuckDB.",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = "DuckDB file (default: $BATCHLENS_DB, else openai_batches.duckdb)"
 
@@ -70,15 +73,53 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "json"), default="table")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
 
-    simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
+    from .simulator.server import DEFAULT_API_KEY
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve a simulated Batch API on 127.0.0.1",
+        epilog=f"The simulator accepts one API key: {DEFAULT_API_KEY} (it is not a secret). "
+        f"Example: OPENAI_API_KEY={DEFAULT_API_KEY} batchlens extract --base-url "
+        "http://127.0.0.1:PORT/v1",
+    )
     simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
     simulate.add_argument("--batches", type=int, default=500)
     simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--now",
+        type=_instant,
+        help="the simulated clock at start, ISO 8601 (2026-01-01T00:00:00Z) or epoch "
+        "seconds (default: the real time now); the history is the days before it",
+    )
 
-    demo = commands.add_parser("demo", help="simulator -> extract -> models -> report")
-    demo.add_argument("--db", default="demo.duckdb", help="DuckDB file (default demo.duckdb)")
+    demo = commands.add_parser(
+        "demo",
+        help="simulator -> extract -> models -> report",
+        epilog="The demo starts from scratch: it creates --db, or replaces it only when an "
+        "earlier demo created it. Any other file is refused (exit 2) and left untouched.",
+    )
+    demo.add_argument(
+        "--db",
+        default="demo.duckdb",
+        help="DuckDB file (default demo.duckdb); must not exist or be an earlier demo's",
+    )
     demo.add_argument("--batches", type=int, default=2000)
     return parser
+
+
+def _instant(text: str) -> int:
+    """`--now`: epoch seconds or ISO 8601 (UTC unless it says otherwise)."""
+    from datetime import UTC, datetime
+
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time or epoch seconds: {text!r}"
+        ) from None
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
 
 
 def _target(args: argparse.Namespace, redact: Redactor) -> Any:
@@ -93,7 +134,7 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
     from .config import parse_headers, resolve_accounts
-    from .extract import Progress, extract_accounts
+    from .extract import Progress, ViewsNotBuiltError, extract_accounts
 
     target = _target(args, redact)
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
@@ -101,7 +142,13 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         for secret in account.secrets():
             redact.add(secret)
     several = len(accounts) > 1
-    runs = extract_accounts(target, accounts, full=args.full, progress=Progress(), isolate=several)
+    views_error = None
+    try:
+        runs = extract_accounts(
+            target, accounts, full=args.full, progress=Progress(), isolate=several
+        )
+    except ViewsNotBuiltError as exc:  # loaded: the summaries first, then what went wrong
+        runs, views_error = exc.runs, exc
     db = target.label
     exit_code = errors.OK
     for run in runs:
@@ -112,6 +159,9 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         exit_code = exit_code or code  # the first failing account's code
         print(f"batchlens extract: account={run.account} failed exit={code}", flush=True)
         print(redact(f"batchlens: account {run.account}: {message}"), file=sys.stderr)
+    if views_error is not None:
+        print(redact(f"batchlens: {views_error}"), file=sys.stderr)
+        exit_code = exit_code or views_error.exit_code
     return exit_code
 
 
@@ -143,9 +193,12 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
+    import time
+
     from .simulator.server import serve_forever
 
-    serve_forever(port=args.port, batches=args.batches, seed=args.seed)
+    now = int(time.time()) if args.now is None else args.now
+    serve_forever(port=args.port, batches=args.batches, seed=args.seed, now=now)
     return errors.OK
 
 
@@ -181,7 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # cron and `timeout` send SIGTERM: unwind like Ctrl-C so nothing is half-written.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return COMMANDS[args.command](args, redact)
+        code = COMMANDS[args.command](args, redact)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone away is caught below
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         print(
             "batchlens: interrupted; the next run completes or discards what this one left",
@@ -202,6 +259,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = known
         print(redact(f"batchlens: {message}"), file=sys.stderr)
         return code
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`| head`): stop without a word, as a Unix tool does.
+
+    Python flushes stdout once more at exit; pointing it at /dev/null keeps that flush
+    from failing again with "Exception ignored ... BrokenPipeError".
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return errors.BROKEN_PIPE
 
 
 def entry() -> None:

@@ -20,6 +20,7 @@ USAGE = 2  # usage or configuration error
 LOCKED = 3  # another process holds the database
 REFUSED = 4  # the API refused the credentials or the URL (401/403/404)
 INTERRUPTED = 130  # SIGINT or SIGTERM, as shells report it
+BROKEN_PIPE = 141  # stdout's reader went away (`| head`): what shells report for SIGPIPE
 
 
 class BatchlensError(Exception):

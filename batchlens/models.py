@@ -185,7 +185,28 @@ def build_models(
     return _build(db, dialect, models, "the database" if dialect != DUCKDB else str(db))
 
 
-def _build(connection: Any, dialect: str, models: list[Model], label: str) -> list[str]:
+def check_models(connection: Any, dialect: str = DUCKDB, root: Path | None = None) -> None:
+    """Builds every view and rolls it back: raises what `build_models` would, changes nothing.
+
+    `extract` asks this before it loads, so that a broken or missing model fails the run
+    while the database and the incremental state are still as they were. Before anything is
+    loaded the views are tried over typed empty relations in a scratch in-memory DuckDB.
+    """
+    check_dialect(dialect)
+    models = discover(root)
+    if _source_columns(connection, dialect) is not None:
+        _build(connection, dialect, models, "the database", commit=False)
+        return
+    for model in models:  # the translation a server would get
+        _body(model, {}, dialect)
+    with contextlib.closing(duckdb.connect()) as scratch:
+        scratch.execute(f"create schema {SCHEMA}")
+        _build(scratch, DUCKDB, models, "a scratch database", commit=False)
+
+
+def _build(
+    connection: Any, dialect: str, models: list[Model], label: str, commit: bool = True
+) -> list[str]:
     loaded = _source_columns(connection, dialect)
     if loaded is None:
         raise UsageError(
@@ -200,9 +221,9 @@ def _build(connection: Any, dialect: str, models: list[Model], label: str) -> li
         log.info("building the models over completed %s", ", ".join(substitutes))
     bodies = [(model, _body(model, substitutes, dialect)) for model in models]
     if dialect == DUCKDB:
-        _create_duckdb(connection, bodies)
+        _create_duckdb(connection, bodies, commit)
     else:
-        _create_postgres(connection, bodies)
+        _create_postgres(connection, bodies, commit)
     return [model.name for model in models]
 
 
@@ -215,7 +236,9 @@ def _body(model: Model, substitutes: dict[str, str], dialect: str) -> str:
         raise _model_error(model, exc) from exc
 
 
-def _create_duckdb(connection: duckdb.DuckDBPyConnection, bodies: list[tuple[Model, str]]) -> None:
+def _create_duckdb(
+    connection: duckdb.DuckDBPyConnection, bodies: list[tuple[Model, str]], commit: bool = True
+) -> None:
     catalog, schema = connection.execute("select current_database(), current_schema()").fetchone()
     # Views are created inside the dataset's schema with unqualified references, which
     # DuckDB binds in the view's own schema whatever the file's catalog is called.
@@ -227,7 +250,7 @@ def _create_duckdb(connection: duckdb.DuckDBPyConnection, bodies: list[tuple[Mod
                 connection.execute(f"create or replace view {model.name} as\n{body}")
             except duckdb.Error as exc:
                 raise _model_error(model, exc) from exc
-        connection.execute("commit")
+        connection.execute("commit" if commit else "rollback")
     except BaseException:
         connection.execute("rollback")
         raise
@@ -235,7 +258,7 @@ def _create_duckdb(connection: duckdb.DuckDBPyConnection, bodies: list[tuple[Mod
         connection.execute(f'use "{catalog}"."{schema}"')
 
 
-def _create_postgres(connection: Any, bodies: list[tuple[Model, str]]) -> None:
+def _create_postgres(connection: Any, bodies: list[tuple[Model, str]], commit: bool = True) -> None:
     """One transaction: PostgreSQL's DDL is transactional, so readers see all or nothing.
 
     `create or replace view` cannot change a view's columns there, so the views are dropped
@@ -257,18 +280,26 @@ def _create_postgres(connection: Any, bodies: list[tuple[Model, str]]) -> None:
                     cursor.execute(f"create view {model.name} as\n{body}")
                 except psycopg2.Error as exc:
                     raise _model_error(model, exc) from exc
+            if not commit:
+                raise _DryRun
             if autocommit:
                 cursor.execute("commit")
             else:
                 connection.commit()
-        except BaseException:
+        except BaseException as exc:
             if connection.closed:
                 raise
             if autocommit:
                 cursor.execute("rollback")
             else:
                 connection.rollback()
+            if isinstance(exc, _DryRun):
+                return
             raise
+
+
+class _DryRun(Exception):
+    """Ends a check's transaction through the same rollback as a failure."""
 
 
 def _model_error(model: Model, exc: Exception) -> BatchlensError:

@@ -21,6 +21,8 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from batchlens.openai_batches.settings import EXTRACTIONS_TABLE
+
 from .database import connect
 from .dialects import DUCKDB, execute, rows
 from .errors import UsageError, classify
@@ -263,12 +265,30 @@ def _require_views(connection: Any, dialect: str, label: str) -> None:
         {"schema": SCHEMA},
     )
     missing = sorted(set(REQUIRED_VIEWS) - {name for (name,) in found})
+    if missing and not _has_extractions(connection, dialect):
+        # nothing loaded: `models` would only send the user on to `extract`
+        hint = f"batchlens extract --db {label}" if dialect == DUCKDB else "batchlens extract"
+        raise UsageError(
+            f"the database {label} holds no extraction yet; run `{hint}` (it builds the views too)"
+        )
     if missing:
         hint = f"batchlens models --db {label}" if dialect == DUCKDB else "batchlens models"
         raise UsageError(
             f"the database {label} has no batchlens views ({', '.join(missing)} missing); "
             f"run `{hint}` after an extraction"
         )
+
+
+def _has_extractions(connection: Any, dialect: str) -> bool:
+    _, found = rows(
+        connection,
+        dialect,
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = $schema "
+        "and table_name = $table",
+        {"schema": SCHEMA, "table": EXTRACTIONS_TABLE},
+    )
+    return bool(found[0][0])
 
 
 def _rows(connection: Any, dialect: str, sql: str, **params: Any) -> list[dict]:

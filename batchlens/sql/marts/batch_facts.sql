@@ -125,7 +125,12 @@ final as (
         reasoning_tokens,
         total_tokens,
         error_count,
-        first_error_code
+        first_error_code,
+        -- who the batch belongs to and where its files are (see docs/metrics.md)
+        metadata,
+        input_file_id,
+        output_file_id,
+        error_file_id
     from measured
 
 )

@@ -1,0 +1,226 @@
+"""What a new user meets in the first hour (issue 16): each rough edge, one test or more."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from batchlens.simulator.server import DEFAULT_API_KEY, Simulator
+from helpers import KEY, cli_command, cli_env, extract, run_cli, snapshot, summary
+
+BROKEN_SQL = "select * from openai_batches.no_such_table"
+
+
+def write_sql(root: Path, broken: str | None = None) -> Path:
+    """A copy of the package's models, one of them replaced by broken SQL."""
+    from batchlens.models import sql_dir
+
+    shutil.copytree(sql_dir(), root)
+    if broken:
+        (root / broken).write_text(BROKEN_SQL)
+    return root
+
+
+# --- 1. the demo replaces only its own database ---------------------------------------------
+
+
+def test_demo_refuses_a_database_it_did_not_create(sim: Simulator, db: Path) -> None:
+    assert extract(sim, db).returncode == 0
+    before = db.read_bytes()
+    result = run_cli("demo", "--db", str(db), "--batches", "50", cwd=db.parent)
+    assert result.returncode == 2, result.stderr
+    assert "not a demo database" in result.stderr and "Traceback" not in result.stderr
+    assert db.read_bytes() == before
+
+
+def test_demo_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.duckdb"
+    notes.write_text("my notes\n")
+    result = run_cli("demo", "--db", str(notes), "--batches", "50", cwd=tmp_path)
+    assert result.returncode == 2 and notes.read_text() == "my notes\n"
+
+
+def test_demo_replaces_an_earlier_demo_and_says_so_in_help(tmp_path: Path) -> None:
+    db = tmp_path / "demo.duckdb"
+    for _ in range(2):
+        result = run_cli("demo", "--db", str(db), "--batches", "60", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    with duckdb.connect(str(db), read_only=True) as con:
+        (ids,) = con.execute("select count(*) from openai_batches.batches").fetchone()
+    assert ids == 60 + 30  # the second demo started from scratch: not 180
+    helped = run_cli("demo", "--help", cwd=tmp_path)
+    assert "earlier demo" in helped.stdout and "refused" in helped.stdout
+
+
+# --- 2. a model that cannot be built fails the run before the load --------------------------
+
+
+def test_broken_sql_fails_the_run_and_changes_nothing(
+    sim: Simulator, db: Path, tmp_path: Path
+) -> None:
+    assert extract(sim, db).returncode == 0
+    sim.advance(3600)
+    sim.add_batches(5)
+    before = snapshot(db)
+    broken = write_sql(tmp_path / "sql", broken="marts/open_batches.sql")
+    result = extract(sim, db, env=cli_env(BATCHLENS_SQL_DIR=str(broken)))
+    assert result.returncode == 1, result.stderr
+    assert "open_batches" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(db) == before
+    again = extract(sim, db)
+    assert again.returncode == 0 and summary(again)["new"] == 5
+
+
+def test_broken_sql_on_a_first_run_leaves_no_file(sim: Simulator, db: Path, tmp_path: Path) -> None:
+    broken = write_sql(tmp_path / "sql", broken="staging/stg_batches.sql")
+    result = extract(sim, db, env=cli_env(BATCHLENS_SQL_DIR=str(broken)))
+    assert result.returncode == 1 and "stg_batches" in result.stderr
+    assert sim.requests == []  # refused before a single request
+    assert not db.exists() and not Path(f"{db}.batchlens").exists()
+
+
+def test_missing_sql_fails_before_the_load(sim: Simulator, db: Path, tmp_path: Path) -> None:
+    assert extract(sim, db).returncode == 0
+    sim.add_batches(3)
+    before = snapshot(db)
+    (tmp_path / "empty").mkdir()
+    result = extract(sim, db, env=cli_env(BATCHLENS_SQL_DIR=str(tmp_path / "empty")))
+    assert result.returncode == 1 and "no SQL models" in result.stderr
+    assert snapshot(db) == before
+
+
+def test_a_view_failure_after_the_load_is_its_own_outcome(sim: Simulator, db: Path) -> None:
+    """A model that builds on today's tables but not after the load: exit 5, load kept."""
+    from batchlens.config import Account
+    from batchlens.extract import ViewsNotBuiltError, run_extraction
+    from batchlens.models import build_models
+
+    account = Account(name="default", base_url=sim.url, api_key=KEY)
+    run_extraction(db, account)
+    calls = []
+
+    def fails_after_the_check(*args: object, **kwargs: object) -> list[str]:
+        calls.append(args)
+        raise __import__("batchlens.errors").errors.BatchlensError("model x (x.sql): boom")
+
+    sim.add_batches(4)
+    import batchlens.extract as extract_module
+
+    extract_module.build_models = fails_after_the_check
+    try:
+        with pytest.raises(ViewsNotBuiltError) as raised:
+            run_extraction(db, account)
+    finally:
+        extract_module.build_models = build_models
+    assert raised.value.exit_code == 5 and "loaded" in str(raised.value)
+    assert raised.value.runs[0].summary.new == 4 and calls
+
+
+# --- 3. a refused key leaves nothing behind; report on an empty file says what to do --------
+
+
+def test_a_refused_key_leaves_no_file(sim: Simulator, db: Path) -> None:
+    result = extract(sim, db, env=cli_env(OPENAI_API_KEY="sk-wrong-key-123456"))
+    assert result.returncode == 4, result.stderr
+    assert not db.exists() and not Path(f"{db}.batchlens").exists()
+    assert list(db.parent.iterdir()) == []
+
+
+def test_a_refused_key_on_an_existing_database_keeps_it(sim: Simulator, db: Path) -> None:
+    assert extract(sim, db).returncode == 0
+    before = snapshot(db)
+    result = extract(sim, db, env=cli_env(OPENAI_API_KEY="sk-wrong-key-123456"))
+    assert result.returncode == 4 and snapshot(db) == before
+
+
+def test_report_on_a_database_without_data_names_extract(tmp_path: Path) -> None:
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    result = run_cli("report", "--db", str(db), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "batchlens extract" in result.stderr and "batchlens models" not in result.stderr
+
+
+# --- 6. a reader that goes away ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["report", "demo"])
+def test_a_closed_pipe_ends_quietly(sim: Simulator, tmp_path: Path, command: str) -> None:
+    db = tmp_path / "piped.duckdb"
+    if command == "report":
+        assert extract(sim, db).returncode == 0
+    args = ["--db", str(db)] + (["--batches", "40"] if command == "demo" else [])
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line: every write fails
+    with os.fdopen(write, "w") as stdout:
+        result = subprocess.run(
+            cli_command(command, *args), cwd=tmp_path, env=cli_env(), stdout=stdout,
+            stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert result.stderr == ""
+    assert result.returncode == 141
+
+
+# --- 7. the simulator's clock -----------------------------------------------------------------
+
+
+def newest_created_at(now: str | None) -> int:
+    args = ["simulate", "--port", "0", "--batches", "50"] + (["--now", now] if now else [])
+    process = subprocess.Popen(
+        cli_command(*args), env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        line = process.stdout.readline()
+        url = next(word for word in line.split() if word.startswith("http://127.0.0.1:"))
+        import requests
+
+        page = requests.get(
+            f"{url.rstrip('/')}/batches", params={"limit": 1},
+            headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}, timeout=10,
+        ).json()  # fmt: skip
+        return page["data"][0]["created_at"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_simulate_serves_a_history_that_ends_now() -> None:
+    newest = newest_created_at(None)
+    assert time.time() - 3600 < newest <= time.time()
+
+
+def test_simulate_now_sets_the_clock() -> None:
+    newest = newest_created_at("2025-06-01T12:00:00Z")
+    assert 1_748_779_200 - 3600 < newest <= 1_748_779_200
+    assert newest_created_at("1748779200") == newest
+
+
+def test_simulate_help_prints_the_key_and_a_bad_now_is_a_usage_error(tmp_path: Path) -> None:
+    helped = run_cli("simulate", "--help", cwd=tmp_path)
+    assert DEFAULT_API_KEY in helped.stdout and "--now" in helped.stdout
+    bad = run_cli("simulate", "--now", "yesterday", cwd=tmp_path)
+    assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+
+
+# --- 9. small ones ----------------------------------------------------------------------------
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"batchlens {importlib.metadata.version('batchlens')}"
+
+
+def test_the_demo_hint_names_a_command_the_setup_installs(tmp_path: Path) -> None:
+    result = run_cli("demo", "--db", str(tmp_path / "d.duckdb"), "--batches", "40", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    hint = result.stdout.strip().splitlines()[-1]
+    assert hint.startswith("Explore it: batchlens ") and "duckdb " not in hint.split(":")[1][:8]
