@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
+import requests
 
 from batchlens.simulator.server import DEFAULT_API_KEY, Simulator
 from helpers import KEY, cli_command, cli_env, extract, run_cli, snapshot, summary
@@ -224,3 +226,85 @@ def test_the_demo_hint_names_a_command_the_setup_installs(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     hint = result.stdout.strip().splitlines()[-1]
     assert hint.startswith("Explore it: batchlens ") and "duckdb " not in hint.split(":")[1][:8]
+
+
+# --- 4. an unreachable API: the cause, the attempts, and progress while waiting -------------
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_api_names_the_cause_and_counts_the_attempts(db: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    env = cli_env(
+        RUNTIME__REQUEST_MAX_ATTEMPTS="3",
+        RUNTIME__REQUEST_BACKOFF_FACTOR="1",
+        RUNTIME__REQUEST_MAX_RETRY_DELAY="1",
+    )
+    result = run_cli("extract", "--db", str(db), "--base-url", url, cwd=db.parent, env=env)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if "retrying in 1 s" in line] == [
+        f"batchlens: warning: GET {url}/batches: attempt {n} of 3 failed "
+        "(connection refused: nothing listens at that address); retrying in 1 s"
+        for n in (1, 2)
+    ]
+    assert lines[-1] == (
+        f"batchlens: could not reach the API at {url}/batches: "
+        "connection refused: nothing listens at that address (3 attempts)"
+    )
+    assert not db.exists()
+
+
+def failure_of(url: str, **kwargs: object) -> BaseException:
+    from batchlens.openai_batches.api_client import BatchesApi
+
+    api = BatchesApi(url, "sk-not-used-here")
+    with pytest.raises(requests.RequestException) as raised:
+        api.session.get(f"{url}/batches", **kwargs)
+    return raised.value
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "1")
+
+
+def test_tls_and_timeouts_are_told_apart(sim: Simulator, fast_retries: None) -> None:
+    from batchlens.openai_batches.retries import cause
+
+    # TLS spoken to a plain-HTTP server: the handshake fails
+    tls = failure_of(sim.url.replace("http://", "https://"))
+    assert cause(tls) == "TLS handshake failed"
+    # a server that accepts the connection and never answers
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        timeout = failure_of(f"http://127.0.0.1:{port}/v1", timeout=0.3)
+    assert cause(timeout) == "timed out waiting for the answer (request_timeout)"
+    refused = failure_of(f"http://127.0.0.1:{closed_port()}/v1")
+    assert cause(refused) == "connection refused: nothing listens at that address"
+
+
+def test_a_name_that_does_not_resolve_is_called_dns(fast_retries: None) -> None:
+    # urllib3 wraps the resolver's error as requests shows it, without a real lookup
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    from batchlens.openai_batches.retries import cause
+
+    resolver = socket.gaierror(-2, "Name or service not known")
+    wrapped = NameResolutionError("api.example.invalid", None, resolver)  # type: ignore[arg-type]
+    error = requests.ConnectionError(MaxRetryError(None, "/v1/batches", wrapped))  # type: ignore[arg-type]
+    assert cause(error) == "DNS lookup failed: the host name does not resolve"
+
+
+def test_a_status_that_stays_5xx_counts_the_attempts(sim: Simulator, db: Path) -> None:
+    sim.inject("503", times=50, on="list")
+    result = extract(sim, db, env=cli_env(RUNTIME__REQUEST_MAX_ATTEMPTS="3"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].endswith("(3 attempts)")
+    assert [status for *_, status in sim.requests] == [503, 503, 503]
