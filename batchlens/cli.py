@@ -179,16 +179,17 @@ def _models(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _report(args: argparse.Namespace, redact: Redactor) -> int:
-    from .report import report, report_from
+    from .report import collect, collect_from, show
 
     if args.days < 1:
         raise errors.UsageError("--days must be at least 1")
     target = _target(args, redact)
     if target.db is not None:
-        print(report(target.db, fmt=args.format, days=args.days))
+        data = collect(target.db, args.days)
     else:
         with contextlib.closing(target.connect(read_only=True)) as connection:
-            print(report_from(connection, target.dialect, target.label, args.format, args.days))
+            data = collect_from(connection, target.dialect, args.days, target.label)
+    show(data, args.format)
     return errors.OK
 
 

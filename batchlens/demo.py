@@ -16,7 +16,7 @@ from .database import connect
 from .errors import UsageError, classify
 from .extract import Progress, run_extraction, state_dir
 from .models import build_models
-from .report import report
+from .report import collect, show
 from .simulator.server import Simulator
 
 DEMO_KEY = "sk-demo-batchlens"
@@ -75,7 +75,7 @@ def run_demo(db: Path, batches: int = 2000) -> int:
         sim.add_batches(30, same_second=True)
         print(run_extraction(db, account, progress=Progress()).line(db))
     print(f"batchlens demo: built {len(build_models(db))} views; the report:\n")
-    print(report(db, fmt="table", days=30))
+    show(collect(db, days=30), "table")
     query = shlex.quote("select * from openai_batches.batch_facts limit 10")
     print(f"\nExplore it: batchlens sql --db {shlex.quote(str(db))} {query}")
     return errors.OK

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
+import json
 import os
+import pty
+import re
 import shutil
 import socket
+import struct
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -308,3 +314,78 @@ def test_a_status_that_stays_5xx_counts_the_attempts(sim: Simulator, db: Path) -
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].endswith("(3 attempts)")
     assert [status for *_, status in sim.requests] == [503, 503, 503]
+
+
+# --- 5. the report fits the terminal, has colour on a TTY only, leads with what matters ------
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.fixture
+def loaded_db(sim: Simulator, db: Path) -> Path:
+    assert extract(sim, db).returncode == 0
+    return db
+
+
+@pytest.mark.parametrize("columns", [80, 132])
+def test_a_piped_report_is_plain_and_fits_columns(loaded_db: Path, columns: int) -> None:
+    env = cli_env(COLUMNS=str(columns), TERM="xterm-256color")
+    result = run_cli("report", "--db", str(loaded_db), cwd=loaded_db.parent, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[" not in result.stdout
+    widest = max(len(line) for line in result.stdout.splitlines())
+    assert columns - 10 <= widest <= columns
+
+
+def test_a_report_on_a_terminal_is_coloured_and_fits_it(loaded_db: Path) -> None:
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 100, 0, 0))
+    env = {k: v for k, v in cli_env(TERM="xterm-256color").items() if k != "COLUMNS"}
+    env.pop("NO_COLOR", None)
+    process = subprocess.Popen(
+        cli_command("report", "--db", str(loaded_db)), cwd=loaded_db.parent, env=env,
+        stdout=follower, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=120)
+    os.close(leader)
+    output = b"".join(chunks).decode()
+    assert process.returncode == 0
+    assert "\x1b[" in output
+    flagged = [line for line in output.splitlines() if "STUCK" in line or "OVERDUE" in line]
+    assert flagged and all("\x1b[1;31m" in line for line in flagged)
+    assert max(len(ANSI.sub("", line).rstrip("\r")) for line in output.splitlines()) <= 100
+
+
+def test_the_open_batches_lead_with_what_needs_attention(loaded_db: Path, sim: Simulator) -> None:
+    result = run_cli("report", "--db", str(loaded_db), "--format", "json", cwd=loaded_db.parent)
+    batches = json.loads(result.stdout)["open_batches"]["batches"]
+    keys = [
+        (not b["is_long_finalizing"], not b["is_overdue"], b["created_at"], b["batch_id"])
+        for b in batches
+    ]
+    assert keys == sorted(keys)
+    truth = {b["id"]: (b["endpoint"], b.get("model")) for b in sim.visible()}
+    assert {b["batch_id"]: (b["endpoint"], b["model"]) for b in batches} == {
+        b["batch_id"]: truth[b["batch_id"]] for b in batches
+    }
+
+
+def test_markup_from_the_api_is_shown_as_it_is(loaded_db: Path) -> None:
+    from batchlens.report import collect, to_table
+
+    data = collect(loaded_db, 30)
+    data["error_codes"] = [
+        {"code": "[red]x", "entries": 1, "batches": 1, "example_message": "[bold]hi[/bold] [/]"}
+    ]
+    text = to_table(data)
+    assert "[bold]hi[/bold] [/]" in text and "[red]x" in text
