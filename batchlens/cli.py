@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--destination", choices=KINDS, help=destination_help)
     report.add_argument("--format", choices=("table", "json"), default="table")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
+    report.add_argument(
+        "--by",
+        metavar="metadata.KEY",
+        help="add a section: the window's batches grouped by one metadata label "
+        "(metadata.owner, metadata.project, ...)",
+    )
 
     from .simulator.server import DEFAULT_API_KEY
 
@@ -185,10 +191,10 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
         raise errors.UsageError("--days must be at least 1")
     target = _target(args, redact)
     if target.db is not None:
-        data = collect(target.db, args.days)
+        data = collect(target.db, args.days, args.by)
     else:
         with contextlib.closing(target.connect(read_only=True)) as connection:
-            data = collect_from(connection, target.dialect, args.days, target.label)
+            data = collect_from(connection, target.dialect, args.days, target.label, args.by)
     show(data, args.format)
     return errors.OK
 

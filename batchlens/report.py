@@ -29,6 +29,7 @@ from .database import connect
 from .dialects import DUCKDB, execute, rows
 from .errors import UsageError, classify
 from .models import SCHEMA
+from .report_by import by_metadata, metadata_key
 
 FORMATS = ("table", "json")
 WINDOWS = (1, 7, 30)  # days; `--days N` adds N and drops the longer ones
@@ -216,7 +217,7 @@ def windows_for(days: int) -> list[int]:
     return sorted({window for window in WINDOWS if window < days} | {days})
 
 
-def collect(db: Path, days: int) -> dict[str, Any]:
+def collect(db: Path, days: int, by: str | None = None) -> dict[str, Any]:
     """Every section as plain rows (dicts), read in one read-only session of a DuckDB file."""
     db = Path(db)
     if not db.is_file():
@@ -229,7 +230,7 @@ def collect(db: Path, days: int) -> dict[str, Any]:
         first_line = str(exc).splitlines()[0]
         raise UsageError(f"cannot open the database {db}: {first_line}") from None
     with connection:
-        return collect_from(connection, DUCKDB, days, str(db))
+        return collect_from(connection, DUCKDB, days, str(db), by)
 
 
 def show(data: dict[str, Any], fmt: str) -> None:
@@ -253,11 +254,15 @@ def report_from(
     return to_json(data) if fmt == "json" else to_table(data)
 
 
-def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[str, Any]:
+def collect_from(
+    connection: Any, dialect: str, days: int, label: str, by: str | None = None
+) -> dict[str, Any]:
     """Every section as plain rows (dicts), from an open connection in `dialect`.
 
-    Sets the session's TimeZone to UTC, so that timestamps come back in UTC.
+    Sets the session's TimeZone to UTC, so that timestamps come back in UTC. `by`
+    (`metadata.KEY`) adds a section `by` grouping the window's batches by that label.
     """
+    key = metadata_key(by) if by else None
     execute(connection, dialect, "set TimeZone = 'UTC'")
     _require_views(connection, dialect, label)
     as_of = _rows(connection, dialect, AS_OF)[0]
@@ -277,6 +282,18 @@ def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[s
             "batches": _rows(connection, dialect, OPEN_BATCHES, **long_finalizing),
         },
         "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
+        **(
+            {
+                "by": {
+                    "key": key,
+                    "rows": by_metadata(
+                        lambda sql, **p: _rows(connection, dialect, sql, **p), key, days
+                    ),
+                }
+            }
+            if key
+            else {}
+        ),
     }
 
 
@@ -443,6 +460,24 @@ def render(data: dict[str, Any], console: Console) -> None:
             _text(row["example_message"] or ""),
         )  # fmt: skip
     _show(console, errors)
+    if "by" in data:
+        _show(console, _by_table(data["by"], days))
+
+
+def _by_table(by: dict[str, Any], days: int) -> Table:
+    key = by["key"]
+    table = _table(
+        f"Batches created in the last {days} d by metadata.{key}",
+        [key, "batches", "open", "completed", "failed", "expired", "failure rate", "tokens"],
+    )
+    for row in by["rows"]:
+        table.add_row(
+            _text(f"(no {key})" if row["value"] is None else row["value"]),
+            *(str(row[name]) for name in ("batches", "open", "completed", "failed", "expired")),
+            _rate(row["failure_rate"]),
+            f"{row['total_tokens']:,}",
+        )
+    return table
 
 
 def _needs_attention(row: dict[str, Any]) -> bool:
@@ -458,8 +493,8 @@ def _text(value: Any) -> Text:
     return Text(str(value))
 
 
-NUMERIC_COLUMNS = {"batches", "terminal", "completed", "failed", "expired", "cancelled",
-                   "entries", "hours in status", "p50 duration", "p90 duration",
+NUMERIC_COLUMNS = {"batches", "open", "tokens", "terminal", "completed", "failed", "expired",
+                   "cancelled", "entries", "hours in status", "p50 duration", "p90 duration",
                    "failure rate", "expired rate", "request failure rate"}  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import termios
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -389,3 +390,62 @@ def test_markup_from_the_api_is_shown_as_it_is(loaded_db: Path) -> None:
     ]
     text = to_table(data)
     assert "[bold]hi[/bold] [/]" in text and "[red]x" in text
+
+
+# --- 8. whose batches: metadata and file ids in batch_facts, `report --by metadata.KEY` -----
+
+
+def test_report_by_a_metadata_key(tmp_path: Path) -> None:
+    db = tmp_path / "by.duckdb"
+    with Simulator(batches=300, seed=5, api_key=KEY, now=int(time.time())) as sim:
+        assert extract(sim, db).returncode == 0
+        visible = sim.visible()
+    result = run_cli(
+        "report", "--db", str(db), "--format", "json", "--days", "7", "--by", "metadata.project",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    as_of_day = datetime.fromisoformat(document["as_of"]).astimezone(UTC).date()
+    expected: dict[str | None, dict[str, int]] = {}
+    for batch in visible:
+        day = datetime.fromtimestamp(batch["created_at"], UTC).date()
+        if not (as_of_day - timedelta(days=7) < day <= as_of_day):
+            continue
+        value = (batch.get("metadata") or {}).get("project")
+        row = expected.setdefault(value, {"batches": 0, "failed": 0, "terminal": 0, "open": 0})
+        row["batches"] += 1
+        row["failed"] += batch["status"] == "failed"
+        terminal = batch["status"] in ("completed", "failed", "expired", "cancelled")
+        row["terminal"] += terminal
+        row["open"] += not terminal
+    got = {
+        row["value"]: {k: row[k] for k in ("batches", "failed", "terminal", "open")}
+        for row in document["by"]["rows"]
+    }
+    assert got == expected and len(got) >= 3  # evals, search and batches without a project
+    table = run_cli("report", "--db", str(db), "--by", "metadata.project", cwd=tmp_path)
+    assert "by metadata.project" in table.stdout and "(no project)" in table.stdout
+
+
+@pytest.mark.parametrize("by", ["owner", "metadata.", "metadata.$x"])
+def test_report_by_something_else_is_a_usage_error(loaded_db: Path, by: str) -> None:
+    result = run_cli("report", "--db", str(loaded_db), "--by", by, cwd=loaded_db.parent)
+    assert result.returncode == 2 and "--by" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_batch_facts_carries_metadata_and_file_ids(loaded_db: Path, sim: Simulator) -> None:
+    with duckdb.connect(str(loaded_db), read_only=True) as con:
+        stored = {
+            batch_id: (json.loads(metadata) if metadata else metadata, files)
+            for batch_id, metadata, *files in con.execute(
+                "select batch_id, metadata, input_file_id, output_file_id, error_file_id "
+                "from openai_batches.batch_facts"
+            ).fetchall()
+        }
+    expected = {
+        b["id"]: (b.get("metadata"), [b["input_file_id"], b["output_file_id"], b["error_file_id"]])
+        for b in sim.visible()
+    }
+    assert stored == expected
