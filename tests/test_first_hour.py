@@ -449,3 +449,47 @@ def test_batch_facts_carries_metadata_and_file_ids(loaded_db: Path, sim: Simulat
         for b in sim.visible()
     }
     assert stored == expected
+
+
+# --- 9. the notebooks: "(no model)" everywhere, counts as integers, complete weeks only -----
+
+COUNT_COLUMNS = {"terminal", "completed", "failed", "expired", "cancelled", "batches",
+                 "entries", "active", "request_total", "request_failed", "request_completed",
+                 "none_failed", "some_failed", "all_failed"}  # fmt: skip
+
+
+def notebook_queries() -> list[tuple[str, str]]:
+    """Every `db.df(\"\"\"...\"\"\")` query of the packaged notebooks, with its notebook."""
+    from batchlens.notebooks_build import NOTEBOOKS_DIR
+
+    found = []
+    for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            found += [(path.stem, sql) for sql in re.findall(r'db\.df\("""(.*?)"""', source, re.S)]
+    return found
+
+
+def test_notebook_frames_show_models_and_counts_plainly(tmp_path: Path) -> None:
+    from batchlens.notebook import open_db
+
+    db = tmp_path / "nb.duckdb"
+    with Simulator(batches=400, seed=3, api_key=KEY, now=int(time.time())) as sim:
+        assert extract(sim, db).returncode == 0
+    database = open_db(db)
+    as_of_day = database.as_of().tz_convert("UTC").date()
+    queries = notebook_queries()
+    assert len(queries) >= 10
+    for notebook, sql in queries:
+        params = {name: None for name in re.findall(r"\$(\w+)", sql)}
+        params = {k: (6.0 if k == "stuck_hours" else v) for k, v in params.items()}
+        frame = database.df(sql, **params)
+        for column in frame.columns:
+            if column in COUNT_COLUMNS:
+                assert str(frame[column].dtype).lower().startswith("int"), (notebook, column)
+            if column == "model":
+                assert frame[column].notna().all(), (notebook, sql)
+        if "failure_rate" in frame and "week" in frame and "endpoint" in frame:  # weekly rates
+            assert (
+                frame["week"].map(lambda week: week.date() + timedelta(days=7)).max() <= as_of_day
+            )
