@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -349,3 +350,16 @@ def test_percent_signs_survive_parameters(golden: Pair) -> None:
     sql = "select 7 % 3 as remainder, 'a%' like 'a%' as matches, $n + 1 as next"
     with golden.postgres() as pg:
         assert rows(pg, POSTGRES, sql, {"n": 1})[1] == [(1, True, 2)]
+
+
+def test_the_readme_query_by_metadata_runs_verbatim_on_both(golden: Pair) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    match = re.search(r"```sql\n(-- batches and failure rate per owner.*?)```", readme, re.S)
+    assert match, "the README's metadata example is gone"
+    with golden.duckdb() as duck, golden.postgres() as pg:
+        duck_rows = duck.execute(match[1]).fetchall()
+        with pg.cursor() as cursor:
+            cursor.execute(match[1])
+            pg_rows = cursor.fetchall()
+    assert {row[0] for row in duck_rows} == {"ana", "ben"}
+    assert_same(sorted(duck_rows, key=str), sorted(map(tuple, pg_rows), key=str), "readme")
