@@ -105,31 +105,31 @@ def test_missing_sql_fails_before_the_load(sim: Simulator, db: Path, tmp_path: P
     assert snapshot(db) == before
 
 
-def test_a_view_failure_after_the_load_is_its_own_outcome(sim: Simulator, db: Path) -> None:
-    """A model that builds on today's tables but not after the load: exit 5, load kept."""
+def test_a_view_failure_after_the_load_is_its_own_outcome(
+    sim: Simulator, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that passes the check but not the build after the load: exit 5, load kept."""
+    import batchlens.extract
     from batchlens.config import Account
+    from batchlens.errors import BatchlensError
     from batchlens.extract import ViewsNotBuiltError, run_extraction
-    from batchlens.models import build_models
 
     account = Account(name="default", base_url=sim.url, api_key=KEY)
     run_extraction(db, account)
-    calls = []
-
-    def fails_after_the_check(*args: object, **kwargs: object) -> list[str]:
-        calls.append(args)
-        raise __import__("batchlens.errors").errors.BatchlensError("model x (x.sql): boom")
-
     sim.add_batches(4)
-    import batchlens.extract as extract_module
 
-    extract_module.build_models = fails_after_the_check
-    try:
-        with pytest.raises(ViewsNotBuiltError) as raised:
-            run_extraction(db, account)
-    finally:
-        extract_module.build_models = build_models
-    assert raised.value.exit_code == 5 and "loaded" in str(raised.value)
-    assert raised.value.runs[0].summary.new == 4 and calls
+    def fails_on_the_new_rows(*args: object, **kwargs: object) -> list[str]:
+        raise BatchlensError("model x (x.sql): Binder Error: a column the load changed")
+
+    monkeypatch.setattr(batchlens.extract, "build_models", fails_on_the_new_rows)
+    with pytest.raises(ViewsNotBuiltError) as raised:
+        run_extraction(db, account)
+    assert raised.value.exit_code == 5
+    assert "loaded, but the views were not rebuilt" in str(raised.value)
+    assert raised.value.runs[0].summary.new == 4
+    with duckdb.connect(str(db), read_only=True) as con:
+        (count,) = con.execute("select count(*) from openai_batches.batches").fetchone()
+    assert count == len(sim.visible())  # the load is kept
 
 
 # --- 3. a refused key leaves nothing behind; report on an empty file says what to do --------
