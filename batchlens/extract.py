@@ -208,9 +208,12 @@ class ViewsNotBuiltError(BatchlensError):
 
 
 def _remove_database(target: Target) -> None:
+    """The file, and dlt's working folder: its state described the file, and must not
+    outlive it (the next run would take it for the state of a new, empty file)."""
     assert target.db is not None
     target.db.unlink(missing_ok=True)
     Path(f"{target.db}.wal").unlink(missing_ok=True)
+    shutil.rmtree(target.state_dir() / "pipelines", ignore_errors=True)
 
 
 def _extract_locked(
