@@ -493,3 +493,14 @@ def test_notebook_frames_show_models_and_counts_plainly(tmp_path: Path) -> None:
             assert (
                 frame["week"].map(lambda week: week.date() + timedelta(days=7)).max() <= as_of_day
             )
+
+
+def test_the_readme_creates_the_folder_it_extracts_into() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Using it on your own batches", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)[1]
+    made: set[str] = set()
+    for line in block.splitlines():
+        made |= set(re.findall(r"mkdir -p (\S+)", line))
+        for path in re.findall(r"--db (\S+)", line):
+            assert str(Path(path).parent) in made, f"{path}: its folder is never created"
