@@ -2,8 +2,9 @@
 
 Exit codes: 0 success; 1 failure after retries or an answer that is not a valid list page;
 2 usage or configuration error; 3 another process holds the database; 4 the API refused the
-credentials or the URL (401/403/404); 141 stdout's reader went away (`| head`), as for a
-process ended by SIGPIPE.
+credentials or the URL (401/403/404); 5 `extract` loaded, but the views could not be rebuilt
+on the load (kept); 141 stdout's reader went away (`| head`), as for a process ended by
+SIGPIPE.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .errors import Redactor
 EPILOG = (
     "exit codes: 0 ok, 1 failed after retries or invalid answer, 2 usage/configuration, "
     "3 database held by another process, 4 API refused credentials or URL (401/403/404), "
-    "141 output pipe closed by its reader (| head)"
+    "5 loaded but the views were not rebuilt, 141 output pipe closed by its reader (| head)"
 )
 
 
