@@ -242,7 +242,15 @@ def show(data: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         print(to_json(data))
     else:
-        render(data, Console(highlight=False))
+        render(data, _Terminal(highlight=False))
+
+
+class _Terminal(Console):
+    """rich's console, leaving a closed pipe to the CLI (exit 141) instead of exiting 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def report_from(
