@@ -2,8 +2,10 @@
 
 Exit codes: 0 success; 1 failure after retries or an answer that is not a valid list page;
 2 usage or configuration error; 3 another process holds the database; 4 the API refused the
-credentials or the URL (401/403/404). `check` alone follows the monitoring-plugin
-convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+credentials or the URL (401/403/404); 5 `extract` loaded, but the views could not be rebuilt
+on the load (kept); 141 stdout's reader went away (`| head`), as for a process ended by
+SIGPIPE. `check` alone follows the monitoring-plugin convention instead: 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from typing import Any
 # Before dlt is imported anywhere: its telemetry phones home by default.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from . import errors
+from . import __version__, errors
 from .destinations import KINDS
 from .errors import Redactor
 
 CHECK_UNKNOWN = 3  # `check`'s own convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 EPILOG = (
     "exit codes: 0 ok, 1 failed after retries or invalid answer, 2 usage/configuration, "
-    "3 database held by another process, 4 API refused credentials or URL (401/403/404)"
+    "3 database held by another process, 4 API refused credentials or URL (401/403/404), "
+    "5 loaded but the views were not rebuilt, 141 output pipe closed by its reader (| head)"
 )
 
 
@@ -39,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Keep the complete history of your OpenAI Batch API jobs in DuckDB.",
         epilog=EPILOG,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     db_help = "DuckDB file (default: $BATCHLENS_DB, else openai_batches.duckdb)"
 
@@ -82,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "json", "html"), default="table")
     report.add_argument("--output", metavar="PATH", help="write to this file (atomically)")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
+    report.add_argument(
+        "--by",
+        metavar="metadata.KEY",
+        help="add a section: the window's batches grouped by one metadata label "
+        "(metadata.owner, metadata.project, ...)",
+    )
     report.add_argument("--prices", metavar="PATH", help=prices_help)
 
     prices = commands.add_parser(
@@ -91,15 +101,38 @@ def _parser() -> argparse.ArgumentParser:
     prices.add_argument("--destination", choices=KINDS, help=destination_help)
     prices.add_argument("--prices", metavar="PATH", help=prices_help)
 
-    simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
+    from .simulator.server import DEFAULT_API_KEY
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve a simulated Batch API on 127.0.0.1",
+        epilog=f"The simulator accepts one API key: {DEFAULT_API_KEY} (it is not a secret). "
+        f"Example: OPENAI_API_KEY={DEFAULT_API_KEY} batchlens extract --base-url "
+        "http://127.0.0.1:PORT/v1",
+    )
     simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
     simulate.add_argument("--batches", type=int, default=500)
     simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--now",
+        type=_instant,
+        help="the simulated clock at start, ISO 8601 (2026-01-01T00:00:00Z) or epoch "
+        "seconds (default: the real time now); the history is the days before it",
+    )
 
     _check_parser(commands, db_help, destination_help)
 
-    demo = commands.add_parser("demo", help="simulator -> extract -> models -> report")
-    demo.add_argument("--db", default="demo.duckdb", help="DuckDB file (default demo.duckdb)")
+    demo = commands.add_parser(
+        "demo",
+        help="simulator -> extract -> models -> report",
+        epilog="The demo starts from scratch: it creates --db, or replaces it only when an "
+        "earlier demo created it. Any other file is refused (exit 2) and left untouched.",
+    )
+    demo.add_argument(
+        "--db",
+        default="demo.duckdb",
+        help="DuckDB file (default demo.duckdb); must not exist or be an earlier demo's",
+    )
     demo.add_argument("--batches", type=int, default=2000)
     return parser
 
@@ -149,6 +182,21 @@ def _check_parser(commands: Any, db_help: str, destination_help: str) -> None:
     )
 
 
+def _instant(text: str) -> int:
+    """`--now`: epoch seconds or ISO 8601 (UTC unless it says otherwise)."""
+    from datetime import UTC, datetime
+
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 time or epoch seconds: {text!r}"
+        ) from None
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+
+
 def _target(args: argparse.Namespace, redact: Redactor) -> Any:
     """Where the command works (`--destination`, `--db`), its password redacted."""
     from .destinations import resolve_target
@@ -161,7 +209,7 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
     from .config import parse_headers, resolve_accounts
-    from .extract import Progress, extract_accounts
+    from .extract import Progress, ViewsNotBuiltError, extract_accounts
     from .prices import load_overrides
 
     overrides = load_overrides(args.prices)  # a bad file stops the run before it loads
@@ -175,9 +223,18 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         for secret in account.secrets():
             redact.add(secret)
     several = len(accounts) > 1
-    runs = extract_accounts(
-        target, accounts, full=args.full, progress=Progress(), isolate=several, overrides=overrides
-    )
+    views_error = None
+    try:
+        runs = extract_accounts(
+            target,
+            accounts,
+            full=args.full,
+            progress=Progress(),
+            isolate=several,
+            overrides=overrides,
+        )
+    except ViewsNotBuiltError as exc:  # loaded: the summaries first, then what went wrong
+        runs, views_error = exc.runs, exc
     db = target.label
     exit_code = errors.OK
     for run in runs:
@@ -188,6 +245,9 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         exit_code = exit_code or code  # the first failing account's code
         print(f"batchlens extract: account={run.account} failed exit={code}", flush=True)
         print(redact(f"batchlens: account {run.account}: {message}"), file=sys.stderr)
+    if views_error is not None:
+        print(redact(f"batchlens: {views_error}"), file=sys.stderr)
+        exit_code = exit_code or views_error.exit_code
     if args.html and exit_code == errors.OK:
         from .html_report import write_atomically
 
@@ -221,7 +281,7 @@ def _models(args: argparse.Namespace, redact: Redactor) -> int:
 
 def _report(args: argparse.Namespace, redact: Redactor) -> int:
     from .price_list import warn_if_stale
-    from .report import report, report_from
+    from .report import collect, collect_from, show, to_json, to_table
 
     if args.days < 1:
         raise errors.UsageError("--days must be at least 1")
@@ -233,12 +293,16 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
     warn_if_stale(target, args.prices)
     if args.format == "html":
         text = _page(target, args.days)
-    elif target.db is not None:
-        text = report(target.db, fmt=args.format, days=args.days) + "\n"
     else:
-        with contextlib.closing(target.connect(read_only=True)) as connection:
-            text = report_from(connection, target.dialect, target.label, args.format, args.days)
-            text += "\n"
+        if target.db is not None:
+            data = collect(target.db, args.days, args.by)
+        else:
+            with contextlib.closing(target.connect(read_only=True)) as connection:
+                data = collect_from(connection, target.dialect, args.days, target.label, args.by)
+        if not args.output:
+            show(data, args.format)
+            return errors.OK
+        text = (to_json(data) if args.format == "json" else to_table(data)) + "\n"
     if args.output:
         from .html_report import write_atomically
 
@@ -297,9 +361,12 @@ def _prices(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
+    import time
+
     from .simulator.server import serve_forever
 
-    serve_forever(port=args.port, batches=args.batches, seed=args.seed)
+    now = int(time.time()) if args.now is None else args.now
+    serve_forever(port=args.port, batches=args.batches, seed=args.seed, now=now)
     return errors.OK
 
 
@@ -366,7 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # cron and `timeout` send SIGTERM: unwind like Ctrl-C so nothing is half-written.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return COMMANDS[args.command](args, redact)
+        code = COMMANDS[args.command](args, redact)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone away is caught below
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         print(
             "batchlens: interrupted; the next run completes or discards what this one left",
@@ -387,6 +458,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = known
         print(redact(f"batchlens: {message}"), file=sys.stderr)
         return code
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (`| head`): stop without a word, as a Unix tool does.
+
+    Python flushes stdout once more at exit; pointing it at /dev/null keeps that flush
+    from failing again with "Exception ignored ... BrokenPipeError".
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return errors.BROKEN_PIPE
 
 
 def entry() -> None:

@@ -2,26 +2,69 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import shutil
 import time
 from pathlib import Path
 
+import duckdb
+
 from . import errors
 from .config import Account
+from .database import connect
+from .errors import UsageError, classify
 from .extract import Progress, run_extraction, state_dir
 from .html_report import page, write_atomically
 from .models import build_models
-from .report import report
+from .report import collect, show
 from .simulator.server import Simulator
 
 DEMO_KEY = "sk-demo-batchlens"
+# A demo database says so in a schema of its own, which no extraction ever writes: the
+# demo replaces a file only when it finds this mark, so it never destroys a real history.
+MARK_SCHEMA = "batchlens_demo"
+MARK_TABLE = f"{MARK_SCHEMA}.about"
+
+
+def is_demo_database(db: Path) -> bool:
+    """True for a file an earlier `batchlens demo` created (it carries the demo's mark)."""
+    try:
+        connection = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        if classify(exc):  # open in another process: reported with its own exit code
+            raise
+        return False  # not a DuckDB file: certainly not ours
+    with connection:
+        (found,) = connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = 'about'",
+            [MARK_SCHEMA],
+        ).fetchone()
+    return bool(found)
+
+
+def _start_afresh(db: Path) -> None:
+    """Removes an earlier demo's file and state; refuses any other file (exit 2)."""
+    if db.exists() and not is_demo_database(db):
+        raise UsageError(
+            f"{db} exists and is not a demo database; the demo replaces only a file it "
+            "created. Pass another --db, or remove that file yourself"
+        )
+    db.unlink(missing_ok=True)
+    Path(f"{db}.wal").unlink(missing_ok=True)
+    shutil.rmtree(state_dir(db), ignore_errors=True)
+    with contextlib.closing(connect(db)) as connection:
+        connection.execute(f"create schema {MARK_SCHEMA}")
+        connection.execute(
+            f"create table {MARK_TABLE} as select 'written by batchlens demo' as note, "
+            "current_timestamp as created_at"
+        )
 
 
 def run_demo(db: Path, batches: int = 2000) -> int:
     # A demo starts from scratch so that it prints the same thing every time.
-    db.unlink(missing_ok=True)
-    Path(f"{db}.wal").unlink(missing_ok=True)
-    shutil.rmtree(state_dir(db), ignore_errors=True)
+    _start_afresh(db)
     # The simulated history ends six hours ago, so the report's "last day" has data in it.
     now = int(time.time()) - 6 * 3600
     with Simulator(batches=batches, api_key=DEMO_KEY, now=now) as sim:
@@ -33,9 +76,10 @@ def run_demo(db: Path, batches: int = 2000) -> int:
         sim.add_batches(30, same_second=True)
         print(run_extraction(db, account, progress=Progress()).line(db))
     print(f"batchlens demo: built {len(build_models(db))} views; the report:\n")
-    print(report(db, fmt="table", days=30))
+    show(collect(db, days=30), "table")
     html = db.with_suffix(".html")
     write_atomically(html, page(db, days=30))
     print(f"\nThe same as a page with charts: {html}")
-    print(f'\nExplore it: duckdb {db} "select * from openai_batches.batch_facts limit 10"')
+    query = shlex.quote("select * from openai_batches.batch_facts limit 10")
+    print(f"\nExplore it: batchlens sql --db {shlex.quote(str(db))} {query}")
     return errors.OK

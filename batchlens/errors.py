@@ -13,6 +13,7 @@ from batchlens.openai_batches.api_client import (
     ApiRejectedRequestError,
     BatchesApiError,
 )
+from batchlens.openai_batches.retries import cause as unreachable_cause
 
 OK = 0
 FAILED = 1  # failure after retries, or an answer that is not a valid list page
@@ -20,6 +21,7 @@ USAGE = 2  # usage or configuration error
 LOCKED = 3  # another process holds the database
 REFUSED = 4  # the API refused the credentials or the URL (401/403/404)
 INTERRUPTED = 130  # SIGINT or SIGTERM, as shells report it
+BROKEN_PIPE = 141  # stdout's reader went away (`| head`): what shells report for SIGPIPE
 
 
 class BatchlensError(Exception):
@@ -65,9 +67,15 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
         if isinstance(cause, BatchesApiError):
             return FAILED, str(cause)
         if isinstance(cause, requests.Timeout):
-            return FAILED, f"the API did not answer in time, after retries: {_url_of(cause)}"
+            return FAILED, (
+                f"the API did not answer in time at {_url_of(cause)}: "
+                f"{unreachable_cause(cause)}{_attempts(cause)}"
+            )
         if isinstance(cause, requests.ConnectionError):
-            return FAILED, f"could not reach the API, after retries: {_url_of(cause)}"
+            return FAILED, (
+                f"could not reach the API at {_url_of(cause)}: "
+                f"{unreachable_cause(cause)}{_attempts(cause)}"
+            )
         if isinstance(cause, requests.RequestException):
             return FAILED, f"request failed after retries: {cause}"
         if isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower():
@@ -95,6 +103,12 @@ def duckdb_lock_message(text: str) -> str:
         f"the database is open in {holder}; DuckDB allows one writer and no readers "
         "beside it. Close that session (duckdb CLI, notebook) and run again"
     )
+
+
+def _attempts(exc: BaseException) -> str:
+    """How many attempts were made, when the retries counted them (see retries.watch)."""
+    attempts = getattr(exc, "attempts", None)
+    return f" ({attempts} attempt{'s' if attempts != 1 else ''})" if attempts else ""
 
 
 def _url_of(exc: requests.RequestException) -> str:

@@ -27,8 +27,8 @@ from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRA
 
 from .config import Account
 from .destinations import Target
-from .errors import UsageError, classify
-from .models import build_models
+from .errors import BatchlensError, UsageError, classify
+from .models import build_models, check_models
 from .prices import Overrides
 
 PIPELINE_NAME = "batchlens"
@@ -176,9 +176,66 @@ def extract_accounts(
     """
     target = db if isinstance(db, Target) else Target("duckdb", label=str(db), db=db)
     target.check()
+    fresh_state = not target.state_dir().exists()
     target.state_dir().mkdir(parents=True, exist_ok=True)
     runs: list[AccountRun] = []
-    with target.lock(), contextlib.closing(_open_database(target)) as connection:
+    removed = False
+    try:
+        with target.lock():
+            # Looked at under the lock: the file of a run that just finished is not fresh.
+            fresh_db = target.db is not None and not target.db.exists()
+            try:
+                _extract_locked(
+                    target, accounts, full, progress, build_views, isolate, runs, overrides
+                )
+            finally:
+                # A run that loaded nothing into a file it created takes the file away.
+                if fresh_db and not any(run.summary is not None for run in runs):
+                    _remove_database(target)
+                    removed = True
+    finally:
+        if removed and fresh_state:
+            shutil.rmtree(target.state_dir(), ignore_errors=True)
+    return runs
+
+
+class ViewsNotBuiltError(BatchlensError):
+    """The load is committed, but the views could not be rebuilt on it: a separate outcome."""
+
+    exit_code = 5
+
+    def __init__(self, cause: BatchlensError, runs: list[AccountRun]) -> None:
+        super().__init__(
+            f"the batches are loaded, but the views were not rebuilt ({cause}); the previous "
+            "views are unchanged: fix the model and run `batchlens models`"
+        )
+        self.runs = runs
+
+
+def _remove_database(target: Target) -> None:
+    """The file, and dlt's working folder: its state described the file, and must not
+    outlive it (the next run would take it for the state of a new, empty file)."""
+    assert target.db is not None
+    target.db.unlink(missing_ok=True)
+    Path(f"{target.db}.wal").unlink(missing_ok=True)
+    shutil.rmtree(target.state_dir() / "pipelines", ignore_errors=True)
+
+
+def _extract_locked(
+    target: Target,
+    accounts: list[Account],
+    full: bool,
+    progress: Callable[[int, int], None] | None,
+    build_views: bool,
+    isolate: bool,
+    runs: list[AccountRun],
+    overrides: Overrides | None,
+) -> None:
+    with contextlib.closing(_open_database(target)) as connection:
+        if build_views:
+            # Before anything is loaded: a model that cannot be built fails the run here,
+            # while the rows and the incremental state are as they were.
+            check_models(connection, dialect=target.dialect, overrides=overrides)
         pipeline = open_pipeline(target, connection)
         drop_handed_over_packages(Path(pipeline.working_dir))
         if pipeline.has_pending_data:
@@ -197,8 +254,10 @@ def extract_accounts(
         # With every account failed there may be nothing to build on, and the real failure
         # must not be hidden behind a model error.
         if build_views and any(run.summary is not None for run in runs):
-            build_models(connection, dialect=target.dialect, overrides=overrides)
-    return runs
+            try:
+                build_models(connection, dialect=target.dialect, overrides=overrides)
+            except BatchlensError as exc:  # checked before the load: rare, e.g. a new column
+                raise ViewsNotBuiltError(exc, runs) from exc
 
 
 def _extract_one(

@@ -192,12 +192,38 @@ def build_models(
     return _build(db, dialect, models, label, overrides)
 
 
+def check_models(
+    connection: Any,
+    dialect: str = DUCKDB,
+    root: Path | None = None,
+    overrides: Overrides | None = None,
+) -> None:
+    """Builds every view and rolls it back: raises what `build_models` would, changes nothing.
+
+    `extract` asks this before it loads, so that a broken or missing model fails the run
+    while the database and the incremental state are still as they were. Before anything is
+    loaded the views are tried over typed empty relations in a scratch in-memory DuckDB.
+    """
+    check_dialect(dialect)
+    models = discover(root)
+    overrides = overrides if overrides is not None else load_overrides()
+    if _source_columns(connection, dialect) is not None:
+        _build(connection, dialect, models, "the database", overrides, commit=False)
+        return
+    for model in models:  # the translation a server would get
+        _body(model, {}, dialect)
+    with contextlib.closing(duckdb.connect()) as scratch:
+        scratch.execute(f"create schema {SCHEMA}")
+        _build(scratch, DUCKDB, models, "a scratch database", overrides, commit=False)
+
+
 def _build(
     connection: Any,
     dialect: str,
     models: list[Model],
     label: str,
     overrides: Overrides | None,
+    commit: bool = True,
 ) -> list[str]:
     loaded = _source_columns(connection, dialect)
     if loaded is None:
@@ -215,9 +241,9 @@ def _build(
     prices = price_rows(_models_in_history(connection, dialect, loaded), overrides)
     tables = table_statements(prices, dialect)
     if dialect == DUCKDB:
-        _create_duckdb(connection, bodies, tables)
+        _create_duckdb(connection, bodies, tables, commit)
     else:
-        _create_postgres(connection, bodies, tables)
+        _create_postgres(connection, bodies, tables, commit)
     return [model.name for model in models]
 
 
@@ -246,6 +272,7 @@ def _create_duckdb(
     connection: duckdb.DuckDBPyConnection,
     bodies: list[tuple[Model, str]],
     tables: list[tuple[str, list[tuple]]],
+    commit: bool = True,
 ) -> None:
     catalog, schema = connection.execute("select current_database(), current_schema()").fetchone()
     # Views are created inside the dataset's schema with unqualified references, which
@@ -263,7 +290,7 @@ def _create_duckdb(
                 connection.execute(f"create or replace view {model.name} as\n{body}")
             except duckdb.Error as exc:
                 raise _model_error(model, exc) from exc
-        connection.execute("commit")
+        connection.execute("commit" if commit else "rollback")
     except BaseException:
         connection.execute("rollback")
         raise
@@ -272,7 +299,10 @@ def _create_duckdb(
 
 
 def _create_postgres(
-    connection: Any, bodies: list[tuple[Model, str]], tables: list[tuple[str, list[tuple]]]
+    connection: Any,
+    bodies: list[tuple[Model, str]],
+    tables: list[tuple[str, list[tuple]]],
+    commit: bool = True,
 ) -> None:
     """One transaction: PostgreSQL's DDL is transactional, so readers see all or nothing.
 
@@ -300,18 +330,26 @@ def _create_postgres(
                     cursor.execute(f"create view {model.name} as\n{body}")
                 except psycopg2.Error as exc:
                     raise _model_error(model, exc) from exc
+            if not commit:
+                raise _DryRun
             if autocommit:
                 cursor.execute("commit")
             else:
                 connection.commit()
-        except BaseException:
+        except BaseException as exc:
             if connection.closed:
                 raise
             if autocommit:
                 cursor.execute("rollback")
             else:
                 connection.rollback()
+            if isinstance(exc, _DryRun):
+                return
             raise
+
+
+class _DryRun(Exception):
+    """Ends a check's transaction through the same rollback as a failure."""
 
 
 def _model_error(model: Model, exc: Exception) -> BatchlensError:

@@ -7,6 +7,7 @@ a connection open would hold the file and make the next `batchlens extract` exit
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,14 @@ _PG_DTYPES = {
 }
 
 
+_PG_JSON = {114, 3802}  # json, jsonb: psycopg2 parses them, DuckDB hands over the text
+
+
+def _json_text(value: Any) -> str:
+    """JSON as DuckDB shows what the loader wrote: compact, keys sorted (orjson's sort)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def query_df(connection: Any, dialect: str, sql: str, **params: Any) -> pd.DataFrame:
     """One query (DuckDB's SQL, `$name` parameters) as a DataFrame, typed as DuckDB types it.
 
@@ -138,6 +147,9 @@ def query_df(connection: Any, dialect: str, sql: str, **params: Any) -> pd.DataF
     names = [column.name for column in cursor.description or []]
     frame = pd.DataFrame.from_records(cursor.fetchall(), columns=names)
     for index, column in enumerate(cursor.description or []):
+        if column.type_code in _PG_JSON:
+            frame.isetitem(index, frame.iloc[:, index].map(_json_text, na_action="ignore"))
+            continue
         dtype = _PG_DTYPES.get(column.type_code)
         if dtype is None:
             continue

@@ -18,19 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from batchlens.openai_batches.settings import EXTRACTIONS_TABLE
 
 from .database import connect
 from .dialects import DUCKDB, execute, rows
 from .errors import UsageError, classify
 from .models import SCHEMA
+from .report_by import by_metadata, metadata_key
 from .spend import collect_spend, show_spend
 
 FORMATS = ("table", "json")
 WINDOWS = (1, 7, 30)  # days; `--days N` adds N and drops the longer ones
 LONG_FINALIZING_HOURS = 6.0  # finalizing takes minutes; hours means a batch is stuck
-OPEN_BATCHES_SHOWN = 20  # in the table; JSON lists them all
+OPEN_BATCHES_SHOWN = 20  # stuck or overdue ones, in the table; JSON lists them all
+OTHER_OPEN_SHOWN = 5  # the oldest of the rest: they need no attention yet
 ERROR_CODES_SHOWN = 10
 WIDTH = 120
 REQUIRED_VIEWS = (
@@ -137,19 +143,29 @@ group by facts.account, facts.endpoint, facts.model
 order by batches desc, facts.account, facts.endpoint, facts.model nulls last
 """
 
+# What needs attention first: stuck in finalizing, then overdue, then the oldest.
 OPEN_BATCHES = f"""
 select
-    batch_id,
-    account,
-    status,
-    created_at,
-    status_since,
-    hours_in_status,
-    expires_at,
-    is_overdue,
-    status = 'finalizing' and hours_in_status > $long_finalizing_hours as is_long_finalizing
-from {SCHEMA}.open_batches
-order by is_overdue desc, is_long_finalizing desc, hours_in_status desc, batch_id
+    open_batch.batch_id,
+    open_batch.account,
+    open_batch.status,
+    facts.endpoint,
+    facts.model,
+    open_batch.created_at,
+    open_batch.status_since,
+    open_batch.hours_in_status,
+    open_batch.expires_at,
+    open_batch.is_overdue,
+    open_batch.status = 'finalizing'
+    and open_batch.hours_in_status > $long_finalizing_hours as is_long_finalizing
+from {SCHEMA}.open_batches as open_batch
+inner join {SCHEMA}.batch_facts as facts
+    on open_batch.account = facts.account and open_batch.batch_id = facts.batch_id
+order by
+    is_long_finalizing desc,
+    open_batch.is_overdue desc,
+    open_batch.created_at asc,
+    open_batch.batch_id asc
 """
 
 OPEN_SUMMARY = f"""
@@ -204,7 +220,7 @@ def windows_for(days: int) -> list[int]:
     return sorted({window for window in WINDOWS if window < days} | {days})
 
 
-def collect(db: Path, days: int) -> dict[str, Any]:
+def collect(db: Path, days: int, by: str | None = None) -> dict[str, Any]:
     """Every section as plain rows (dicts), read in one read-only session of a DuckDB file."""
     db = Path(db)
     if not db.is_file():
@@ -217,7 +233,27 @@ def collect(db: Path, days: int) -> dict[str, Any]:
         first_line = str(exc).splitlines()[0]
         raise UsageError(f"cannot open the database {db}: {first_line}") from None
     with connection:
-        return collect_from(connection, DUCKDB, days, str(db))
+        return collect_from(connection, DUCKDB, days, str(db), by)
+
+
+def show(data: dict[str, Any], fmt: str) -> None:
+    """The report on stdout: JSON, or tables that fit the terminal, coloured on a TTY only.
+
+    rich asks the terminal for its width and colours, and prints plain text (80 columns,
+    or $COLUMNS) when stdout is a pipe or a file.
+    """
+    if fmt == "json":
+        print(to_json(data))
+    else:
+        render(data, _Terminal(highlight=False))
+
+
+class _Terminal(Console):
+    """rich's console, leaving a closed pipe to the CLI (exit 141) instead of exiting 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def report_from(
@@ -229,11 +265,15 @@ def report_from(
     return to_json(data) if fmt == "json" else to_table(data)
 
 
-def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[str, Any]:
+def collect_from(
+    connection: Any, dialect: str, days: int, label: str, by: str | None = None
+) -> dict[str, Any]:
     """Every section as plain rows (dicts), from an open connection in `dialect`.
 
-    Sets the session's TimeZone to UTC, so that timestamps come back in UTC.
+    Sets the session's TimeZone to UTC, so that timestamps come back in UTC. `by`
+    (`metadata.KEY`) adds a section `by` grouping the window's batches by that label.
     """
+    key = metadata_key(by) if by else None
     execute(connection, dialect, "set TimeZone = 'UTC'")
     _require_views(connection, dialect, label)
     as_of = _rows(connection, dialect, AS_OF)[0]
@@ -254,6 +294,18 @@ def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[s
         },
         "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
         "spend": collect_spend(connection, dialect, windows_for(days)),
+        **(
+            {
+                "by": {
+                    "key": key,
+                    "rows": by_metadata(
+                        lambda sql, **p: _rows(connection, dialect, sql, **p), key, days
+                    ),
+                }
+            }
+            if key
+            else {}
+        ),
     }
 
 
@@ -267,12 +319,30 @@ def _require_views(connection: Any, dialect: str, label: str) -> None:
         {"schema": SCHEMA},
     )
     missing = sorted(set(REQUIRED_VIEWS) - {name for (name,) in found})
+    if missing and not _has_extractions(connection, dialect):
+        # nothing loaded: `models` would only send the user on to `extract`
+        hint = f"batchlens extract --db {label}" if dialect == DUCKDB else "batchlens extract"
+        raise UsageError(
+            f"the database {label} holds no extraction yet; run `{hint}` (it builds the views too)"
+        )
     if missing:
         hint = f"batchlens models --db {label}" if dialect == DUCKDB else "batchlens models"
         raise UsageError(
             f"the database {label} has no batchlens views ({', '.join(missing)} missing); "
             f"run `{hint}` after an extraction"
         )
+
+
+def _has_extractions(connection: Any, dialect: str) -> bool:
+    _, found = rows(
+        connection,
+        dialect,
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = $schema "
+        "and table_name = $table",
+        {"schema": SCHEMA, "table": EXTRACTIONS_TABLE},
+    )
+    return bool(found[0][0])
 
 
 def _rows(connection: Any, dialect: str, sql: str, **params: Any) -> list[dict]:
@@ -297,32 +367,49 @@ def _json_value(value: Any) -> Any:
 # --- terminal -------------------------------------------------------------------------------
 
 
-def to_table(data: dict[str, Any]) -> str:
-    console = Console(file=io.StringIO(), width=WIDTH, record=True, color_system=None)
+def to_table(data: dict[str, Any], width: int = WIDTH) -> str:
+    """The report as plain text `width` columns wide (what `report()` returns)."""
+    console = Console(file=io.StringIO(), width=width, record=True, color_system=None)
+    render(data, console)
+    return console.export_text()
+
+
+def render(data: dict[str, Any], console: Console) -> None:
+    """The report onto `console`: the CLI's fits the terminal and has colour on a TTY only.
+
+    Every value from the API goes in as `Text`, never as markup: a message holding
+    `[bold]` or `[/]` is shown as it is.
+    """
     days = data["days"]
     source = "" if data["as_of_source"] == "extraction" else " (no extraction recorded)"
-    console.print(f"batchlens report for {data['database']}")
+    console.print(Text(f"batchlens report for {data['database']}", style="bold"))
     console.print(
         f"as of {_when(data['as_of'])} UTC{source}; times are UTC, windows are UTC days "
-        "up to that day"
+        "up to that day",
+        highlight=False,
     )
+    several = len({row["account"] for row in data["active"]}) > 1
 
-    active = _table("Active now", ["account", "status", "batches", "oldest created"])
+    active = _table(
+        "Active now: open batches by status",
+        [*_if(several, "account"), "status", "batches", "oldest created at"],
+    )
     for row in data["active"]:
         active.add_row(
-            row["account"], row["status"], str(row["batches"]), _when(row["oldest_created_at"])
-        )
+            *_if(several, _text(row["account"])), row["status"], str(row["batches"]),
+            _when(row["oldest_created_at"]),
+        )  # fmt: skip
     _show(console, active)
 
     windows = _table(
-        "Terminal batches by window",
-        ["last", "account", "terminal", "completed", "failed", "expired", "cancelled",
-         "failure", "expired rate", "request failure"],
+        "Terminal batches by window (created in the last N UTC days)",
+        ["window", *_if(several, "account"), "terminal", "completed", "failed", "expired",
+         "cancelled", "failure rate", "expired rate", "request failure rate"],
     )  # fmt: skip
     for row in data["windows"]:
         windows.add_row(
             f"{row['days']} d",
-            row["account"],
+            *_if(several, _text(row["account"])),
             *(str(row[key]) for key in ("terminal", "completed", "failed", "expired")),
             str(row["cancelled"]),
             _rate(row["failure_rate"]),
@@ -333,13 +420,14 @@ def to_table(data: dict[str, Any]) -> str:
 
     durations = _table(
         f"Completed batches, last {days} d: duration (in_progress to completed)",
-        ["account", "endpoint", "model", "batches", "p50", "p90"],
-    )
+        [*_if(several, "account"), "endpoint", "model", "batches", "p50 duration",
+         "p90 duration"],
+    )  # fmt: skip
     for row in data["durations"]:
         durations.add_row(
-            row["account"],
-            row["endpoint"] or "-",
-            row["model"] or "(none)",
+            *_if(several, _text(row["account"])),
+            _text(row["endpoint"] or "-"),
+            _text(row["model"] or "(no model)"),
             str(row["batches"]),
             _seconds(row["duration_p50_s"]),
             _seconds(row["duration_p90_s"]),
@@ -347,57 +435,113 @@ def to_table(data: dict[str, Any]) -> str:
     _show(console, durations)
 
     open_batches = data["open_batches"]
-    shown = open_batches["batches"][:OPEN_BATCHES_SHOWN]
+    flagged = [row for row in open_batches["batches"] if _needs_attention(row)]
+    others = [row for row in open_batches["batches"] if not _needs_attention(row)]
+    shown = flagged[:OPEN_BATCHES_SHOWN] + others[:OTHER_OPEN_SHOWN]
     more = open_batches["total"] - len(shown)
     title = (
         f"Open batches: {open_batches['total']}, {open_batches['overdue']} overdue, "
         f"{open_batches['long_finalizing']} finalizing > {data['long_finalizing_hours']:g} h"
-        + (f" ({more} more not shown)" if more > 0 else "")
+        " (stuck first, then overdue, then the oldest)"
+        + (f"; {more} more in --format json" if more > 0 else "")
     )
-    table = _table(title, ["flag", "batch", "account", "status", "since", "hours", "expires"])
+    table = _table(
+        title,
+        ["batch", *_if(several, "account"), "status", "endpoint", "model",
+         "created at", "hours in status"],
+    )  # fmt: skip
     for row in shown:
         table.add_row(
-            _flags(row),
-            row["batch_id"],
-            row["account"],
-            row["status"],
-            _when(row["status_since"]),
+            _text(row["batch_id"]),
+            *_if(several, _text(row["account"])),
+            Text(row["status"]).append_text(_flags(row)),
+            _text(row["endpoint"] or "-"),
+            _text(row["model"] or "(no model)"),
+            _when(row["created_at"], "%m-%d %H:%M"),
             f"{row['hours_in_status']:.1f}",
-            _when(row["expires_at"]),
         )
     _show(console, table)
 
     errors = _table(
         f"Most common error codes, last {days} d",
-        ["code", "entries", "batches", "example message"],
+        ["error code", "entries", "batches", "latest message"],
     )
     for row in data["error_codes"]:
         errors.add_row(
-            row["code"] or "(none)", str(row["entries"]), str(row["batches"]),
-            row["example_message"] or "",
+            _text(row["code"] or "(none)"), str(row["entries"]), str(row["batches"]),
+            _text(row["example_message"] or ""),
         )  # fmt: skip
     _show(console, errors)
     show_spend(console, data["spend"], days)
-    return console.export_text()
+    if "by" in data:
+        _show(console, _by_table(data["by"], days))
 
 
-def _table(title: str, columns: Sequence[str]) -> Table:
-    table = Table(title=title, title_justify="left", show_edge=False, caption_justify="left")
-    for column in columns:
-        numeric = column in {"batches", "terminal", "completed", "failed", "expired",
-                             "cancelled", "entries", "hours", "p50", "p90"}  # fmt: skip
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "batch")
+def _by_table(by: dict[str, Any], days: int) -> Table:
+    key = by["key"]
+    table = _table(
+        f"Batches created in the last {days} d by metadata.{key}",
+        [key, "batches", "open", "completed", "failed", "expired", "failure rate", "tokens"],
+    )
+    for row in by["rows"]:
+        table.add_row(
+            _text(f"(no {key})" if row["value"] is None else row["value"]),
+            *(str(row[name]) for name in ("batches", "open", "completed", "failed", "expired")),
+            _rate(row["failure_rate"]),
+            f"{row['total_tokens']:,}",
+        )
     return table
 
 
-def _flags(row: dict[str, Any]) -> str:
-    flags = [name for name, on in (("OVERDUE", row["is_overdue"]),
-                                   ("STUCK", row["is_long_finalizing"])) if on]  # fmt: skip
-    return " ".join(flags)
+def _needs_attention(row: dict[str, Any]) -> bool:
+    return bool(row["is_overdue"] or row["is_long_finalizing"])
 
 
-def _when(value: datetime | None) -> str:
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
+def _if(condition: bool, *items: Any) -> tuple:
+    return items if condition else ()
+
+
+def _text(value: Any) -> Text:
+    """A value from the API, shown as it is: rich markup in it is not interpreted."""
+    return Text(str(value))
+
+
+NUMERIC_COLUMNS = {"batches", "open", "tokens", "terminal", "completed", "failed", "expired",
+                   "cancelled", "entries", "hours in status", "p50 duration", "p90 duration",
+                   "failure rate", "expired rate", "request failure rate"}  # fmt: skip
+
+
+def _table(title: str, columns: Sequence[str]) -> Table:
+    table = Table(
+        title=Text(title, style="bold"),
+        title_justify="left",
+        caption_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,  # no vertical rules, one space between columns: room to fit
+        padding=(0, 0),
+    )
+    for column in columns:
+        numeric = column in NUMERIC_COLUMNS
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            no_wrap=column == "batch",
+            overflow="fold",  # a narrow terminal wraps a value, never cuts it to "…"
+            # headers break at spaces; a status word is never cut
+            min_width=len("in_progress") if column == "status" else max(map(len, column.split())),
+        )
+    return table
+
+
+def _flags(row: dict[str, Any]) -> Text:
+    """STUCK and OVERDUE after the status, in red where there is colour."""
+    flags = [name for name, on in (("STUCK", row["is_long_finalizing"]),
+                                   ("OVERDUE", row["is_overdue"])) if on]  # fmt: skip
+    return Text("".join(f" {flag}" for flag in flags), style="bold red")
+
+
+def _when(value: datetime | None, layout: str = "%Y-%m-%d %H:%M") -> str:
+    return "-" if value is None else value.strftime(layout)
 
 
 def _rate(value: float | None) -> str:

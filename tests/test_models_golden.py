@@ -9,6 +9,7 @@ reimplementation of metrics.md that loops over the batch dicts, for every row of
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import time
 from collections import defaultdict
@@ -87,8 +88,8 @@ def batch(
         "input_file_id": f"file-in-{batch_id}",
         "completion_window": "24h",
         "status": status,
-        "output_file_id": None,
-        "error_file_id": None,
+        "output_file_id": f"file-out-{batch_id}" if status == "completed" else None,
+        "error_file_id": f"file-err-{batch_id}" if counts and counts[2] else None,
         "created_at": created_at,
         "expires_at": created_at + DAY,
         **stamps,
@@ -97,7 +98,10 @@ def batch(
             if counts is None
             else {"total": counts[0], "completed": counts[1], "failed": counts[2]}
         ),
-        "metadata": {"project": "golden"},
+        # who the batch is for: two owners, and none at all on the oldest batches
+        "metadata": None
+        if legacy
+        else {"project": "golden", "owner": ("ana", "ben")[len(batch_id) % 2]},
     }
     if not legacy:  # older batches have neither `model` nor `usage`
         obj["model"] = model
@@ -205,7 +209,7 @@ def views(db: Path, timezone: str = "UTC") -> dict[str, list[dict]]:
             cursor = connection.execute(f"select * from openai_batches.{view}")
             names = [column[0] for column in cursor.description]
             rows = [
-                {name: _utc(value) for name, value in zip(names, row, strict=True)}
+                {name: _value(name, value) for name, value in zip(names, row, strict=True)}
                 for row in cursor.fetchall()
             ]
             # views promise no order: sort, so that two reads compare equal
@@ -215,6 +219,13 @@ def views(db: Path, timezone: str = "UTC") -> dict[str, list[dict]]:
 
 def _utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _value(name: str, value: Any) -> Any:
+    """UTC timestamps; `metadata` (JSON, which DuckDB hands over as text) parsed."""
+    if name == "metadata" and isinstance(value, str):
+        return json.loads(value)
+    return _utc(value)
 
 
 def recorded_as_of(db: Path) -> datetime:
@@ -312,6 +323,10 @@ def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
                     "error_count": len(errors),
                     "first_error_code": errors[0]["code"] if errors else None,
                     "cost_usd": expected_cost(b.get("model"), usage),
+                    "metadata": b["metadata"],
+                    "input_file_id": b["input_file_id"],
+                    "output_file_id": b["output_file_id"],
+                    "error_file_id": b["error_file_id"],
                 }
             )
     return rows

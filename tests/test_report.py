@@ -163,11 +163,14 @@ def test_json_report_values(loaded: Path, as_of_day: date) -> None:
     assert (open_batches["total"], open_batches["overdue"]) == (4, 2)
     assert open_batches["long_finalizing"] == 1
     assert [b["batch_id"] for b in open_batches["batches"]] == [
-        "batch_stuck_finalizing",  # overdue and stuck in finalizing
+        "batch_stuck_finalizing",  # stuck in finalizing (and overdue)
         "batch_overdue",  # overdue
-        "batch_running",  # then the longest in its status: ~58 minutes
-        "batch_finalizing_now",  # ~30 minutes
+        "batch_finalizing_now",  # then the oldest: created 2 hours before "as of"
+        "batch_running",  # created 1 hour before
     ]
+    assert [(b["endpoint"], b["model"]) for b in open_batches["batches"]] == [
+        ("/v1/chat/completions", "gpt-4o-mini")
+    ] * 4
     stuck = open_batches["batches"][0]
     assert stuck["is_overdue"] and stuck["is_long_finalizing"]
     assert stuck["hours_in_status"] == pytest.approx(48, abs=0.5)
@@ -208,6 +211,8 @@ def test_table_report(loaded: Path) -> None:
         for batch_id in ("batch_stuck_finalizing", "batch_overdue", "batch_running")
     ]
     assert order == sorted(order)
+    for header in ("failure rate", "expired rate", "request failure rate", "p50 duration"):
+        assert header in text, header  # headers say what they are: at 120 columns, one line
     thirty = next(line for line in lines if line.strip().startswith("30 d"))
     assert "33.3%" in thirty  # failure rate: 2 of 6
     assert "Line 3 is not valid JSON." in text

@@ -12,6 +12,7 @@ import orjson
 from dlt.sources.helpers.requests import Client, Response
 from requests.adapters import HTTPAdapter
 
+from . import retries
 from .settings import PAGE_LIMIT
 
 
@@ -84,6 +85,7 @@ class BatchesApi:
         self._adapter = _CountingAdapter()
         self.session.mount("http://", self._adapter)
         self.session.mount("https://", self._adapter)
+        retries.watch(self.session)  # waits on stderr; attempts in the final error
         self.list_requests = 0
         self.retrieve_requests = 0
 
@@ -100,8 +102,10 @@ class BatchesApi:
         if 400 <= status < 500 and status != 429:  # never retried: retrying will not help
             raise ApiRejectedRequestError(status, api_message(response))
         if status >= 400:
+            attempts = getattr(response, "attempts", None)  # set by retries.watch
             raise BatchesApiError(
                 f"GET {path} failed with HTTP {status} after retries: {api_message(response)}"
+                + (f" ({attempts} attempts)" if attempts else "")
             )
         return response
 

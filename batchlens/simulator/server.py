@@ -542,6 +542,7 @@ def serve_forever(
     batches: int = 500,
     seed: int = 7,
     api_key: str = DEFAULT_API_KEY,
+    now: int = DEFAULT_NOW,
 ) -> None:
     """Run a simulator in the foreground until SIGINT or SIGTERM: the CLI's entry point."""
     stop = threading.Event()
@@ -552,7 +553,7 @@ def serve_forever(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-    with Simulator(batches=batches, seed=seed, api_key=api_key, port=port) as sim:
+    with Simulator(batches=batches, seed=seed, api_key=api_key, port=port, now=now) as sim:
         print(f"batchlens simulator at {sim.url} (api key: {sim.api_key})", flush=True)
         while not stop.wait(0.5):
             pass

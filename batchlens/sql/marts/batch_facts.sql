@@ -137,7 +137,12 @@ final as (
         total_tokens,
         error_count,
         first_error_code,
-        cost_usd
+        cost_usd,
+        -- who the batch belongs to and where its files are (see docs/metrics.md)
+        metadata,
+        input_file_id,
+        output_file_id,
+        error_file_id
     from measured
 
 )
