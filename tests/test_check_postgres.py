@@ -78,6 +78,10 @@ def test_check_on_postgres(
     due = error_files_due(visible, as_of_s)
     pg(
         url,
+        # hand-made stand-ins for the request files' ledger and the costs, known values
+        "drop view if exists openai_batches.stg_batch_files cascade",
+        "drop table if exists openai_batches.batch_files cascade",
+        "drop view if exists openai_batches.costs_daily cascade",
         "create table openai_batches.batch_files (account text, file_id text, batch_id text, "
         "kind text, state text, lines bigint, bytes bigint, loaded_at timestamptz)",
         "create table openai_batches.costs_daily (day date, account text, endpoint text, "
