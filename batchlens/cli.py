@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument(
         "--full", action="store_true", help="re-read every page and merge (weekly reconcile)"
     )
+    extract.add_argument(
+        "--requests",
+        choices=("errors", "all", "none"),
+        help="load terminal batches' error files (default), error and output files, or none",
+    )
 
     models = commands.add_parser("models", help="(re)build the SQL views", epilog=EPILOG)
     models.add_argument("--db", help=db_help)
@@ -92,16 +97,19 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import parse_headers, resolve_accounts
+    from .config import parse_headers, requests_mode, resolve_accounts
     from .extract import Progress, extract_accounts
 
     target = _target(args, redact)
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
+    requests = requests_mode(args.requests)
     for account in accounts:
         for secret in account.secrets():
             redact.add(secret)
     several = len(accounts) > 1
-    runs = extract_accounts(target, accounts, full=args.full, progress=Progress(), isolate=several)
+    runs = extract_accounts(
+        target, accounts, full=args.full, progress=Progress(), isolate=several, requests=requests
+    )
     db = target.label
     exit_code = errors.OK
     for run in runs:

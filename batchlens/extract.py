@@ -23,6 +23,11 @@ import dlt
 import duckdb
 
 from batchlens.openai_batches import openai_batches
+from batchlens.openai_batches.files import (
+    DEFAULT_REQUESTS_MODE,
+    ledger_in_destination,
+    requests_kinds,
+)
 from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
 
 from .config import Account
@@ -55,6 +60,8 @@ class Summary:
     new: int = 0
     updated: int = 0
     still_open: int = 0
+    files: int = 0
+    request_rows: int = 0
     seconds: float = 0.0
 
     def line(self, db: Path | str, account: str | None = None) -> str:
@@ -62,7 +69,8 @@ class Summary:
         return (
             f"batchlens extract: {named}pages={self.pages} requests={self.requests} "
             f"new={self.new} updated={self.updated} still_open={self.still_open} "
-            f"retries={self.retries} seconds={self.seconds:.2f} db={db}"
+            f"files={self.files} request_rows={self.request_rows} retries={self.retries} "
+            f"seconds={self.seconds:.2f} db={db}"
         )
 
 
@@ -130,7 +138,8 @@ def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
         table = client.make_qualified_table_name(EXTRACTIONS_TABLE)
         marks = ", ".join(["%s"] * len(load_ids))
         return client.execute_sql(
-            "select list_requests, retrieve_requests, http_attempts, status_changes, still_open "
+            "select list_requests, retrieve_requests, http_attempts, status_changes, still_open, "
+            "file_requests, files_downloaded, request_rows "
             f"from {table} where _dlt_load_id in ({marks})",
             *load_ids,
         )
@@ -151,9 +160,12 @@ def run_extraction(
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
     build_views: bool = True,
+    requests: str = DEFAULT_REQUESTS_MODE,
 ) -> Summary:
     """Loads one account; any failure propagates and leaves the database as it was."""
-    (run,) = extract_accounts(db, [account], full, progress, build_views, isolate=False)
+    (run,) = extract_accounts(
+        db, [account], full, progress, build_views, isolate=False, requests=requests
+    )
     assert run.summary is not None
     return run.summary
 
@@ -165,6 +177,7 @@ def extract_accounts(
     progress: Callable[[int, int], None] | None = None,
     build_views: bool = True,
     isolate: bool = True,
+    requests: str = DEFAULT_REQUESTS_MODE,
 ) -> list[AccountRun]:
     """Loads each account in its own load package, then rebuilds the views, under one lock.
 
@@ -183,7 +196,7 @@ def extract_accounts(
             pipeline.run()
         for account in accounts:
             try:
-                summary = _extract_one(pipeline, account, full, progress)
+                summary = _extract_one(pipeline, account, full, progress, requests)
                 runs.append(AccountRun(account.name, summary))
             except Exception as exc:
                 # Only an extraction failure is isolated: a package stuck in load would make
@@ -203,9 +216,13 @@ def _extract_one(
     account: Account,
     full: bool,
     progress: Callable[[int, int], None] | None,
+    requests: str = DEFAULT_REQUESTS_MODE,
 ) -> Summary:
     started = time.monotonic()
     before = _row_counts(pipeline)
+    known_files, stored_files = ledger_in_destination(
+        pipeline, account.name, requests_kinds(requests)
+    )
     source = openai_batches(
         api_key=account.api_key,
         base_url=account.base_url,
@@ -214,14 +231,20 @@ def _extract_one(
         account=account.name,
         full=full,
         progress=progress,
+        requests=requests,
+        known_files=known_files,
+        stored_files=stored_files,
     )
     info = pipeline.run(source)
     after = _row_counts(pipeline)
     summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
-    for lists, retrieves, attempts, changes, still_open in _run_rows(pipeline, info.loads_ids):
+    for row in _run_rows(pipeline, info.loads_ids):
+        lists, retrieves, attempts, changes, still_open, file_requests, files, rows = row
         summary.pages += lists
         summary.requests += lists + retrieves
-        summary.retries += max(0, attempts - lists - retrieves)
+        summary.retries += max(0, attempts - lists - retrieves - file_requests)
+        summary.files += files
+        summary.request_rows += rows
         summary.updated += changes
         summary.still_open += still_open
     summary.seconds = time.monotonic() - started

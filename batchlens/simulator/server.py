@@ -1,9 +1,11 @@
 """A local HTTP stand-in for the OpenAI Batch API, with a simulated clock and fault injection.
 
 It answers `GET /v1/batches` and `GET /v1/batches/{id}` as the real API does (ordering,
-cursor, limits, auth and error shapes), so pipelines, tests and benchmarks run offline and
-reproducibly. Pages are served from per-clock caches of pre-rendered JSON: paging through
-100,000 batches costs string joins, not rendering, so a benchmark measures the client.
+cursor, limits, auth and error shapes), and `GET /v1/files/{id}` and `/v1/files/{id}/content`
+for the batches' output and error files (see `files`), so pipelines, tests and benchmarks
+run offline and reproducibly. Pages are served from per-clock caches of pre-rendered JSON:
+paging through 100,000 batches costs string joins, not rendering, so a benchmark measures
+the client.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from batchlens.simulator import faults, shapes
+from batchlens.simulator import files as batch_files
 from batchlens.simulator.faults import Fault, FaultBook, error_body
 from batchlens.simulator.history import (
     DEFAULT_NOW,
@@ -40,6 +43,7 @@ DEFAULT_API_KEY = "sk-sim-batchlens-0000"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 LIST_PATH = "/v1/batches"
+FILES_PATH = "/v1/files"
 CONTROL_PREFIX = "/_sim/"
 
 Entry = BatchPlan | dict[str, Any]  # a lifecycle plan, or a literal Batch object served verbatim
@@ -84,10 +88,12 @@ class Simulator:
         port: int = 0,
         history: Iterable[dict[str, Any]] | None = None,
         shape: str = "openai",
+        file_padding: int = 0,
     ) -> None:
         if shape not in shapes.SHAPES:
             raise ValueError(f"shape must be one of {shapes.SHAPES}")
         self.shape = shape
+        self.file_padding = file_padding  # characters added to each output line's body
         self.api_key = api_key
         self.seed = seed
         self._port = port
@@ -106,6 +112,8 @@ class Simulator:
             else list(generate_history(batches, seed, now))
         )
         self._entries = self._sorted(entries)
+        self._files: dict[str, batch_files.BatchFile] = {}
+        self._index_files(self._entries)
         self._view = self._build_view()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -187,12 +195,37 @@ class Simulator:
                 plans.append(plan)
             self._clock = max(self._clock, plans[-1].created_at) if plans else self._clock
             self._entries = self._sorted([*self._entries, *plans])
+            self._index_files(plans)
             self._view = self._build_view()
         return [plan.id for plan in plans]
 
     def visible(self) -> list[dict[str, Any]]:
         """Every batch as the API shows it now, newest first: the truth a loaded table matches."""
         return [json.loads(body) for body in self._view.bodies]
+
+    def _index_files(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            if isinstance(entry, BatchPlan):
+                self._files.update((f.file_id, f) for f in batch_files.files_of(entry))
+
+    def file_lines(self, file_id: str) -> list[dict[str, Any]]:
+        """The parsed lines of a file as served now (the truth a loaded table matches)."""
+        file = self._served_file(file_id)
+        return [json.loads(line) for line in batch_files.lines(file, self.file_padding)]
+
+    def _served_file(self, file_id: str) -> batch_files.BatchFile:
+        file = self._files.get(file_id)
+        if file is None or not file.served_at(self._clock):
+            raise _ApiError(404, f"No such File object: {file_id}", param="id")
+        return file
+
+    def _file(self, path: str, fault: Fault | None) -> bytes:
+        parts = path[len(FILES_PATH) + 1 :].split("/")
+        file = self._served_file(parts[0])
+        body = batch_files.content(file, self.file_padding)
+        if len(parts) == 2:
+            return body
+        return _dumps(file.metadata(len(body))).encode()
 
     @staticmethod
     def _sorted(entries: list[Entry]) -> list[Entry]:
@@ -263,6 +296,16 @@ class Simulator:
     @property
     def retrieve_requests(self) -> int:
         return sum(1 for _, path, _, _ in self.requests if path.startswith(LIST_PATH + "/"))
+
+    def content_requests(self, file_id: str | None = None) -> int:
+        """Downloads of file contents (all files, or one), answered or not."""
+        return sum(
+            1
+            for _, path, _, _ in self.requests
+            if path.startswith(FILES_PATH + "/")
+            and path.endswith("/content")
+            and (file_id is None or path == f"{FILES_PATH}/{file_id}/content")
+        )
 
     def _record(self, method: str, path: str, query: dict[str, str], status: int) -> None:
         with self._requests_lock:
@@ -373,6 +416,12 @@ class Simulator:
         raise _ApiError(404, f"Invalid URL ({method} {path})")
 
 
+def _is_file_path(path: str) -> bool:
+    """`/v1/files/{id}` or `/v1/files/{id}/content`."""
+    parts = path[len(FILES_PATH) + 1 :].split("/") if path.startswith(FILES_PATH + "/") else []
+    return bool(parts) and bool(parts[0]) and (len(parts) == 1 or parts[1:] == ["content"])
+
+
 def _id(entry: Entry) -> str:
     return entry.id if isinstance(entry, BatchPlan) else str(entry["id"])
 
@@ -464,6 +513,8 @@ class _Handler(BaseHTTPRequestHandler):
             target = "list"
         elif method == "GET" and path.startswith(LIST_PATH + "/") and path.count("/") == 3:
             target = "retrieve"
+        elif method == "GET" and _is_file_path(path):
+            target = "file"
         else:
             return self._send_error(_ApiError(404, f"Invalid URL ({method} {path})"))
         fault = sim._faults.draw(target)
@@ -474,13 +525,33 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if target == "list":
                 body = sim._list_page(query, fault)
+            elif target == "file":
+                body = sim._file(path, fault)
             else:
                 body = sim._retrieve(path.rsplit("/", 1)[1], fault)
         except _ApiError as error:
             return self._send_error(error)
+        if target == "file" and path.endswith("/content"):
+            if fault is not None and fault.kind == "malformed":
+                return self._send_cut(body)
+            return self._send(200, body, "application/octet-stream")
         if fault is not None and fault.kind == "malformed":
             body = faults.truncate(body)
         return self._send(200, body)
+
+    def _send_cut(self, body: bytes) -> int:
+        """A download that breaks off: the full Content-Length, half the bytes, then close."""
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode("latin-1")
+        self._note(200)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.write(head + faults.truncate(body))
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        return 200
 
     def _early_fault(self, fault: Fault) -> int | None:
         """Faults that replace the answer; None lets the request go on (maybe altered)."""
