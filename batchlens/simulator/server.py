@@ -113,6 +113,7 @@ class Simulator:
         )
         self._entries = self._sorted(entries)
         self._files: dict[str, batch_files.BatchFile] = {}
+        self._file_bodies: dict[str, bytes] = {}  # content served instead of the rendered one
         self._index_files(self._entries)
         self._view = self._build_view()
 
@@ -211,7 +212,14 @@ class Simulator:
     def file_lines(self, file_id: str) -> list[dict[str, Any]]:
         """The parsed lines of a file as served now (the truth a loaded table matches)."""
         file = self._served_file(file_id)
+        if file_id in self._file_bodies:
+            raise ValueError(f"file {file_id} was replaced: its lines are the test's own")
         return [json.loads(line) for line in batch_files.lines(file, self.file_padding)]
+
+    def replace_file(self, file_id: str, body: bytes) -> None:
+        """Serve `body` as a file's content from now on (odd line endings, broken lines)."""
+        self._served_file(file_id)
+        self._file_bodies[file_id] = body
 
     def _served_file(self, file_id: str) -> batch_files.BatchFile:
         file = self._files.get(file_id)
@@ -222,7 +230,7 @@ class Simulator:
     def _file(self, path: str, fault: Fault | None) -> bytes:
         parts = path[len(FILES_PATH) + 1 :].split("/")
         file = self._served_file(parts[0])
-        body = batch_files.content(file, self.file_padding)
+        body = self._file_bodies.get(file.file_id) or batch_files.content(file, self.file_padding)
         if len(parts) == 2:
             return body
         return _dumps(file.metadata(len(body))).encode()
