@@ -75,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "json"), default="table")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
 
+    failed = commands.add_parser(
+        "failed-requests",
+        help="one batch's failed requests (custom_id, code, message) from its error file",
+        epilog=EPILOG,
+    )
+    failed.add_argument("batch_id", metavar="BATCH_ID")
+    failed.add_argument("--db", help=db_help)
+    failed.add_argument("--destination", choices=KINDS, help=destination_help)
+    failed.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+
     simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
     simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
     simulate.add_argument("--batches", type=int, default=500)
@@ -150,6 +160,20 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
     return errors.OK
 
 
+def _failed_requests(args: argparse.Namespace, redact: Redactor) -> int:
+    from .failed_requests import failed_requests, render
+
+    target = _target(args, redact)
+    if target.db is not None and not target.db.is_file():
+        raise errors.UsageError(
+            f"the database does not exist: {target.db}; run `batchlens extract` first"
+        )
+    with contextlib.closing(target.connect(read_only=True)) as connection:
+        found = failed_requests(connection, target.dialect, args.batch_id)
+    sys.stdout.write(render(found, args.format, terminal=sys.stdout.isatty()))
+    return errors.OK
+
+
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
     from .simulator.server import serve_forever
 
@@ -167,6 +191,7 @@ COMMANDS = {
     "extract": _extract,
     "models": _models,
     "report": _report,
+    "failed-requests": _failed_requests,
     "simulate": _simulate,
     "demo": _demo,
 }

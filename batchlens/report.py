@@ -21,6 +21,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from . import report_requests
 from .database import connect
 from .dialects import DUCKDB, execute, rows
 from .errors import UsageError, classify
@@ -250,6 +251,7 @@ def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[s
             "batches": _rows(connection, dialect, OPEN_BATCHES, **long_finalizing),
         },
         "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
+        "request_errors": report_requests.collect(connection, dialect, days),
     }
 
 
@@ -373,6 +375,7 @@ def to_table(data: dict[str, Any]) -> str:
             row["example_message"] or "",
         )  # fmt: skip
     _show(console, errors)
+    report_requests.show(console, data["request_errors"], days, _table, _show)
     return console.export_text()
 
 
