@@ -51,6 +51,8 @@ PUBLIC_VIEWS = {
     "active_batches_hourly",
     "batch_errors",
     "open_batches",
+    "request_errors",
+    "request_error_codes_daily",
 }
 
 

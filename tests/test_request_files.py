@@ -316,12 +316,13 @@ def test_a_download_cut_off_fails_the_run_and_changes_nothing(
     assert extract(small_sim, db, "--requests", "none").returncode == 0
     before = snapshot(db)
     state_before = sorted(p.read_bytes() for p in state_dir(db).rglob("state.json"))
-    small_sim.inject("malformed", times=1, on="file")  # half the bytes, then the socket closes
+    small_sim.inject("malformed", on="file")  # every download breaks off after its first piece
     result = extract(small_sim, db)
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert snapshot(db) == before
     assert sorted(p.read_bytes() for p in state_dir(db).rglob("state.json")) == state_before
+    small_sim.clear_faults()
     result = extract(small_sim, db)
     assert result.returncode == 0, result.stderr
     stored = query(db, "select batch_id, custom_id, error_code from openai_batches.request_errors")

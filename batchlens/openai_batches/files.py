@@ -18,6 +18,7 @@ from typing import Any
 import dlt
 import orjson
 import pyarrow as pa
+import requests
 
 from .api_client import (
     ApiRefusedError,
@@ -220,13 +221,19 @@ class FileDownloader:
                 yield read
                 return
             _check(response, f"GET /files/{file.file_id}/content")
-            for line in _lines(response, read):
-                row = parse_line(line)
-                if row is None:
-                    read.bad_lines += 1
-                    continue
-                read.lines += 1
-                yield row
+            try:
+                for line in _lines(response, read):
+                    row = parse_line(line)
+                    if row is None:
+                        read.bad_lines += 1
+                        continue
+                    read.lines += 1
+                    yield row
+            except requests.RequestException as exc:  # not retried: rows are already out
+                raise BatchesApiError(
+                    f"the download of file {file.file_id} (batch {file.batch_id}) broke off "
+                    f"after {read.bytes} bytes ({type(exc).__name__}); the next run fetches it"
+                ) from None
         self.downloaded += 1
         self.rows += read.lines
         if read.bad_lines:

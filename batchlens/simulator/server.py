@@ -17,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,13 +227,19 @@ class Simulator:
             raise _ApiError(404, f"No such File object: {file_id}", param="id")
         return file
 
-    def _file(self, path: str, fault: Fault | None) -> bytes:
+    def _file(self, path: str) -> bytes | Iterator[bytes]:
+        """A file's metadata (JSON), or its content as an iterator of pieces."""
         parts = path[len(FILES_PATH) + 1 :].split("/")
         file = self._served_file(parts[0])
-        body = self._file_bodies.get(file.file_id) or batch_files.content(file, self.file_padding)
+        replaced = self._file_bodies.get(file.file_id)
         if len(parts) == 2:
-            return body
-        return _dumps(file.metadata(len(body))).encode()
+            return (
+                iter([replaced])
+                if replaced is not None
+                else batch_files.chunks(file, self.file_padding)
+            )
+        size = len(replaced) if replaced is not None else len(batch_files.content(file))
+        return _dumps(file.metadata(size)).encode()
 
     @staticmethod
     def _sorted(entries: list[Entry]) -> list[Entry]:
@@ -534,31 +540,41 @@ class _Handler(BaseHTTPRequestHandler):
             if target == "list":
                 body = sim._list_page(query, fault)
             elif target == "file":
-                body = sim._file(path, fault)
+                answer = sim._file(path)
+                if not isinstance(answer, bytes):
+                    cut = fault is not None and fault.kind == "malformed"
+                    return self._send_stream(answer, cut=cut)
+                body = answer
             else:
                 body = sim._retrieve(path.rsplit("/", 1)[1], fault)
         except _ApiError as error:
             return self._send_error(error)
-        if target == "file" and path.endswith("/content"):
-            if fault is not None and fault.kind == "malformed":
-                return self._send_cut(body)
-            return self._send(200, body, "application/octet-stream")
         if fault is not None and fault.kind == "malformed":
             body = faults.truncate(body)
         return self._send(200, body)
 
-    def _send_cut(self, body: bytes) -> int:
-        """A download that breaks off: the full Content-Length, half the bytes, then close."""
+    def _send_stream(self, pieces: Iterator[bytes], cut: bool = False) -> int:
+        """A file's content, chunked as it is written; `cut`: the download breaks off midway
+        (the socket closes after the first piece, without the final chunk)."""
         head = (
             "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
         ).encode("latin-1")
         self._note(200)
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.wfile.write(head + faults.truncate(body))
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
+        try:
+            self.wfile.write(head)
+            for piece in pieces:
+                if piece:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if cut:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    return 200
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up (a killed run)
+            self.close_connection = True
         return 200
 
     def _early_fault(self, fault: Fault) -> int | None:
