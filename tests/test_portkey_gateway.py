@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
 
+import duckdb
 import psutil
 import pytest
 import requests
@@ -428,3 +429,32 @@ def test_without_a_provider_the_gateway_answers_400(
     assert "Either x-portkey-config or x-portkey-provider header is required" in message
     assert sim.requests == []  # the gateway answered itself
     assert snapshot(db) == ()
+
+
+# --- request files through the gateway ------------------------------------------------------
+
+
+def test_request_files_through_the_gateway(gateway: Gateway, db: Path) -> None:
+    """The gateway proxies /v1/files/{id}/content (and its 404s) like the list."""
+    with Simulator(batches=150, seed=21, api_key=KEY) as small:
+        result = through(gateway, small.url, db, "--requests", "all")
+        assert result.returncode == 0, result.stderr
+        downloads = [p for _, p, _, status in small.requests if p.endswith("/content")]
+        served = {
+            p.split("/")[3]
+            for _, p, _, status in small.requests
+            if p.endswith("/content") and status == 200
+        }
+        expected = {file_id: len(small.file_lines(file_id)) for file_id in served}
+    assert downloads and served and len(downloads) == len(set(downloads))
+    with duckdb.connect(str(db), read_only=True) as con:
+        ledger = con.execute(
+            "select file_id, state, lines, bad_lines from openai_batches.batch_files"
+        ).fetchall()
+        rows = con.execute("select count(*) from openai_batches.batch_requests").fetchone()[0]
+    loaded = {file_id: lines for file_id, state, lines, bad in ledger if state == "loaded"}
+    assert loaded == expected
+    assert all(bad == 0 for *_, bad in ledger)
+    assert {state for _, state, _, _ in ledger} == {"loaded", "expired"}  # 404s passed through
+    assert rows == sum(expected.values()) == summary(result)["request_rows"]
+    assert summary(result)["files"] == len(served)

@@ -7,6 +7,8 @@ never from the loader's code.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import time
@@ -21,7 +23,7 @@ import pytest
 from batchlens.extract import state_dir
 from batchlens.simulator.files import CONTENT_MARKER
 from batchlens.simulator.server import Simulator
-from helpers import KEY, cli_command, cli_env, extract, snapshot, summary
+from helpers import KEY, cli_command, cli_env, extract, run_cli, snapshot, summary
 
 DAY = 86_400
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -368,3 +370,63 @@ def test_neither_the_key_nor_content_is_written_anywhere(
         content = path.read_bytes()
         assert KEY.encode() not in content, path
         assert CONTENT_MARKER.encode() not in content, path
+
+
+def test_failed_requests_command(small_sim: Simulator, db: Path) -> None:
+    assert extract(small_sim, db).returncode == 0
+    expected = expected_errors(small_sim)
+    by_batch: dict[str, dict[str, str | None]] = defaultdict(dict)
+    for (batch_id, custom_id), code in expected.items():
+        by_batch[batch_id][custom_id] = code
+    batch_id = max(by_batch, key=lambda b: sum("<" in c or '"' in c for c in by_batch[b]))
+    result = run_cli("failed-requests", batch_id, "--db", str(db), cwd=db.parent)
+    assert result.returncode == 0, result.stderr
+    listed = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {row["custom_id"]: row["error_code"] for row in listed} == by_batch[batch_id]
+    assert [row["custom_id"] for row in listed] == sorted(by_batch[batch_id])
+    result = run_cli(
+        "failed-requests", batch_id, "--db", str(db), "--format", "jsonl", cwd=db.parent
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {row["custom_id"]: row["error_code"] for row in rows} == by_batch[batch_id]
+
+    batches = small_sim.visible()
+    gone = next(
+        b["id"] for b in batches if b["error_file_id"] and b["status"] in TERMINAL
+        and not served(small_sim, b)
+    )  # fmt: skip
+    running = next(b["id"] for b in batches if b["status"] not in TERMINAL)
+    for unknown, words in (("batch_nope", "not in the database"), (gone, "expired"),
+                           (running, "still")):  # fmt: skip
+        result = run_cli("failed-requests", unknown, "--db", str(db), cwd=db.parent)
+        assert result.returncode == 4, result.stderr
+        assert words in result.stderr and result.stderr.count("\n") == 1
+        assert result.stdout == ""
+
+
+def test_the_report_says_why_requests_failed(tmp_path: Path) -> None:
+    db = tmp_path / "report.duckdb"
+    now = int(time.time()) - 6 * 3600  # a history that ends now, as the demo's
+    with Simulator(batches=150, seed=21, api_key=KEY, now=now) as sim:
+        assert extract(sim, db).returncode == 0
+        expected = expected_errors(sim)
+        batches = {b["id"]: b for b in sim.visible()}
+    result = run_cli("report", "--db", str(db), "--format", "json", "--days", "7", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    section = json.loads(result.stdout)["request_errors"]
+    (as_of,) = query(db, "select cast(as_of at time zone 'UTC' as date) from openai_batches.as_of")[
+        0
+    ]
+    in_window = Counter(
+        code
+        for (batch_id, _), code in expected.items()
+        if (as_of - datetime.fromtimestamp(batches[batch_id]["created_at"], UTC).date()).days < 7
+    )
+    top = sorted(in_window.items(), key=lambda item: (-item[1], item[0]))[:10]
+    assert [(row["error_code"], row["requests"]) for row in section["codes"]] == top
+    table = run_cli("report", "--db", str(db), "--days", "7", cwd=tmp_path)
+    assert (
+        "Why requests failed" in table.stdout
+        and "Batches where every request failed" in table.stdout
+    )
