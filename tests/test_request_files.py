@@ -362,9 +362,12 @@ def test_sigkill_during_a_download_then_a_good_run(small_sim: Simulator, db: Pat
     assert {f for f, _ in files} == set(terminal_files(small_sim)) and {n for _, n in files} == {1}
 
 
-def test_neither_the_key_nor_content_is_written_anywhere(
-    small_sim: Simulator, tmp_path: Path
-) -> None:
+def test_neither_the_key_nor_content_is_written_anywhere(tmp_path: Path) -> None:
+    with Simulator(batches=40, seed=7, api_key=KEY) as sim:
+        check_nothing_secret_written(sim, tmp_path)
+
+
+def check_nothing_secret_written(small_sim: Simulator, tmp_path: Path) -> None:
     db = tmp_path / "secret.duckdb"
     assert extract(small_sim, db, "--requests", "all").returncode == 0
     small_sim.inject("500", every=3, on="file")
