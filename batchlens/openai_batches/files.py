@@ -220,7 +220,10 @@ class FileDownloader:
                 read.state = "expired" if self._gone(file.file_id) else "missing"
                 yield read
                 return
-            _check(response, f"GET /files/{file.file_id}/content")
+            try:
+                _check(response, f"GET /files/{file.file_id}/content")
+            except BatchesApiError as exc:
+                raise BatchesApiError(f"{exc}{self._gateway_hint(response)}") from None
             try:
                 for line in _lines(response, read):
                     row = parse_line(line)
@@ -244,6 +247,18 @@ class FileDownloader:
                 read.bad_lines,
             )
         yield read
+
+    def _gateway_hint(self, response: Any) -> str:
+        """Portkey's gateway (1.15.2) answers every file content request 500: say so."""
+        names = {name.lower() for name in self.api.session.headers}
+        through_portkey = bool(names & {"x-portkey-provider", "x-portkey-config"})
+        if not through_portkey or response.status_code != 500:
+            return ""
+        return (
+            " (the Portkey gateway fails on every /files/{id}/content request, a bug of its "
+            '1.15.x releases: extract with --requests none, or requests = "none" under '
+            "[sources.openai_batches], while it lasts)"
+        )
 
     def _gone(self, file_id: str) -> bool:
         self.requests += 1
