@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import requests
 
 from batchlens.extract import state_dir
 from batchlens.simulator.files import CONTENT_MARKER
@@ -441,3 +442,56 @@ def test_the_report_says_why_requests_failed(tmp_path: Path) -> None:
         "Why requests failed" in table.stdout
         and "Batches where every request failed" in table.stdout
     )
+
+
+# --- the simulator's files themselves -------------------------------------------------------
+
+
+def test_the_simulated_files_agree_with_their_batches() -> None:
+    """Counted from first principles over HTTP: lines vs request_counts, usage vs usage."""
+    with Simulator(batches=60, seed=7, api_key=KEY) as sim:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {KEY}"
+        shapes, custom_ids = Counter(), []
+        for batch in sim.visible():
+            if batch["status"] not in TERMINAL:
+                assert batch["output_file_id"] is None and batch["error_file_id"] is None
+                continue
+            counts = batch["request_counts"]
+            for kind in ("output", "error"):
+                file_id = batch[f"{kind}_file_id"]
+                if not file_id:
+                    continue
+                response = session.get(f"{sim.url}/files/{file_id}/content")
+                meta = session.get(f"{sim.url}/files/{file_id}")
+                if not served(sim, batch):
+                    assert response.status_code == meta.status_code == 404
+                    continue
+                assert meta.json()["expires_at"] == ended_at(batch) + RETENTION
+                lines = [json.loads(line) for line in response.text.splitlines()]
+                custom_ids += [line["custom_id"] for line in lines]
+                if kind == "output":
+                    assert len(lines) == counts["completed"]
+                    if batch["status"] == "completed" and batch.get("usage"):
+                        usages = [line["response"]["body"]["usage"] for line in lines]
+                        total = sum(u.get("input_tokens", u.get("prompt_tokens")) for u in usages)
+                        assert total == batch["usage"]["input_tokens"]
+                        assert (
+                            sum(u["total_tokens"] for u in usages) == batch["usage"]["total_tokens"]
+                        )
+                    continue
+                failed = [line for line in lines if line["error"] is None or
+                          line["error"]["code"] == "request_timeout"]  # fmt: skip
+                assert len(failed) == counts["failed"]
+                unfinished = len(lines) - len(failed)
+                if batch["status"] in ("expired", "cancelled"):
+                    assert unfinished == counts["total"] - counts["completed"] - counts["failed"]
+                for line in lines:
+                    shapes["http" if line["response"] else line["error"]["code"]] += 1
+                numbers = [int(c.split("-")[1]) for c in (x["custom_id"] for x in lines)
+                           if c.startswith("request-")]  # fmt: skip
+                if len(numbers) > 20:
+                    assert numbers != sorted(numbers)  # shuffled
+    assert {"http", "request_timeout", "batch_expired"} <= set(shapes)  # both error shapes
+    assert any("<script>" in c for c in custom_ids) and any('"' in c for c in custom_ids)
+    assert any(not c.isascii() for c in custom_ids)
