@@ -215,7 +215,11 @@ def _usage_body(endpoint: str, usage: dict[str, int]) -> dict[str, Any]:
             "total_tokens": total,
         }
     if endpoint in NO_OUTPUT_ENDPOINTS:
-        return {"prompt_tokens": usage["input"], "total_tokens": total}
+        return {
+            "prompt_tokens": usage["input"],
+            "total_tokens": total,
+            "prompt_tokens_details": {"cached_tokens": usage["cached"]},
+        }
     return {
         "prompt_tokens": usage["input"],
         "completion_tokens": usage["output"],
