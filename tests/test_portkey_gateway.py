@@ -451,6 +451,8 @@ def test_request_files_through_the_gateway(gateway: Gateway, db: Path) -> None:
         assert len(errors) == 1 and "Traceback" not in result.stderr
         assert "--requests none" in errors[0].split("failed with HTTP 500")[1]
         assert snapshot(db) == ()
+        assert small.content_requests() >= 1  # the gateway did ask the upstream
+        small.reset_requests()
         result = through(gateway, small.url, db)  # --requests none: the batches load
         assert result.returncode == 0, result.stderr
         assert_matches_history(db, small)
