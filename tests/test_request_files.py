@@ -168,6 +168,7 @@ def test_views_agree_with_an_independent_count(small_sim: Simulator, db: Path) -
     assert summary(result)["request_rows"] == len(expected)
 
 
+@pytest.mark.slow
 def test_each_file_is_downloaded_once_over_many_runs(small_sim: Simulator, db: Path) -> None:
     runs = [()] * 4 + [("--full",), ()]
     for number, more in enumerate(runs):
@@ -308,6 +309,7 @@ def test_bad_lines_are_skipped_counted_and_warned_once(small_sim: Simulator, db:
                     ("c", 500, "http_500")]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["500", "429", "drop"])
 def test_faults_on_downloads_are_retried(small_sim: Simulator, db: Path, kind: str) -> None:
     small_sim.inject(kind, every=2, on="file", retry_after="0")
