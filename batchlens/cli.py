@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         "--html", metavar="PATH", help="rewrite this HTML report page after a successful run"
     )
     extract.add_argument("--prices", metavar="PATH", help=prices_help)
+    extract.add_argument(
+        "--requests",
+        choices=("errors", "all", "none"),
+        help="load terminal batches' error files (default), error and output files, or none",
+    )
 
     models = commands.add_parser("models", help="(re)build the SQL views", epilog=EPILOG)
     models.add_argument("--db", help=db_help)
@@ -100,6 +105,16 @@ def _parser() -> argparse.ArgumentParser:
     prices.add_argument("--db", help=db_help)
     prices.add_argument("--destination", choices=KINDS, help=destination_help)
     prices.add_argument("--prices", metavar="PATH", help=prices_help)
+
+    failed = commands.add_parser(
+        "failed-requests",
+        help="one batch's failed requests (custom_id, code, message) from its error file",
+        epilog=EPILOG,
+    )
+    failed.add_argument("batch_id", metavar="BATCH_ID")
+    failed.add_argument("--db", help=db_help)
+    failed.add_argument("--destination", choices=KINDS, help=destination_help)
+    failed.add_argument("--format", choices=("csv", "jsonl"), default="csv")
 
     from .simulator.server import DEFAULT_API_KEY
 
@@ -208,7 +223,7 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import parse_headers, resolve_accounts
+    from .config import parse_headers, requests_mode, resolve_accounts
     from .extract import Progress, ViewsNotBuiltError, extract_accounts
     from .prices import load_overrides
 
@@ -219,6 +234,7 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
 
         check_output(Path(args.html))  # a wrong path is exit 2 before anything is loaded
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
+    requests = requests_mode(args.requests)
     for account in accounts:
         for secret in account.secrets():
             redact.add(secret)
@@ -232,6 +248,7 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
             progress=Progress(),
             isolate=several,
             overrides=overrides,
+            requests=requests,
         )
     except ViewsNotBuiltError as exc:  # loaded: the summaries first, then what went wrong
         runs, views_error = exc.runs, exc
@@ -360,6 +377,20 @@ def _prices(args: argparse.Namespace, redact: Redactor) -> int:
     return errors.OK
 
 
+def _failed_requests(args: argparse.Namespace, redact: Redactor) -> int:
+    from .failed_requests import failed_requests, render
+
+    target = _target(args, redact)
+    if target.db is not None and not target.db.is_file():
+        raise errors.UsageError(
+            f"the database does not exist: {target.db}; run `batchlens extract` first"
+        )
+    with contextlib.closing(target.connect(read_only=True)) as connection:
+        found = failed_requests(connection, target.dialect, args.batch_id)
+    sys.stdout.write(render(found, args.format, terminal=sys.stdout.isatty()))
+    return errors.OK
+
+
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
     import time
 
@@ -382,6 +413,7 @@ COMMANDS = {
     "report": _report,
     "check": _check,
     "prices": _prices,
+    "failed-requests": _failed_requests,
     "simulate": _simulate,
     "demo": _demo,
 }

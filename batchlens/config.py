@@ -150,3 +150,16 @@ def _configured_account(name: str, provider: str | None, headers: dict[str, str]
         provider=provider or _config(f"{prefix}.provider") or _config("provider"),
         headers=all_headers,
     )
+
+
+def requests_mode(cli_value: str | None) -> str:
+    """`--requests`, else `requests` under [sources.openai_batches], else `errors`."""
+    from batchlens.openai_batches.files import DEFAULT_REQUESTS_MODE, REQUESTS_MODES
+
+    value = str(cli_value or _config("requests") or DEFAULT_REQUESTS_MODE)
+    if value not in REQUESTS_MODES:
+        raise UsageError(
+            f"requests must be one of {', '.join(REQUESTS_MODES)} "
+            f"(--requests or requests under [{SECTION}]), got {value!r}"
+        )
+    return value

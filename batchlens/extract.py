@@ -23,6 +23,11 @@ import dlt
 import duckdb
 
 from batchlens.openai_batches import openai_batches
+from batchlens.openai_batches.files import (
+    DEFAULT_REQUESTS_MODE,
+    ledger_in_destination,
+    requests_kinds,
+)
 from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
 
 from .config import Account
@@ -56,6 +61,8 @@ class Summary:
     new: int = 0
     updated: int = 0
     still_open: int = 0
+    files: int = 0
+    request_rows: int = 0
     seconds: float = 0.0
 
     def line(self, db: Path | str, account: str | None = None) -> str:
@@ -63,7 +70,8 @@ class Summary:
         return (
             f"batchlens extract: {named}pages={self.pages} requests={self.requests} "
             f"new={self.new} updated={self.updated} still_open={self.still_open} "
-            f"retries={self.retries} seconds={self.seconds:.2f} db={db}"
+            f"files={self.files} request_rows={self.request_rows} retries={self.retries} "
+            f"seconds={self.seconds:.2f} db={db}"
         )
 
 
@@ -131,7 +139,8 @@ def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
         table = client.make_qualified_table_name(EXTRACTIONS_TABLE)
         marks = ", ".join(["%s"] * len(load_ids))
         return client.execute_sql(
-            "select list_requests, retrieve_requests, http_attempts, status_changes, still_open "
+            "select list_requests, retrieve_requests, http_attempts, status_changes, still_open, "
+            "file_requests, files_downloaded, request_rows "
             f"from {table} where _dlt_load_id in ({marks})",
             *load_ids,
         )
@@ -152,9 +161,12 @@ def run_extraction(
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
     build_views: bool = True,
+    requests: str = DEFAULT_REQUESTS_MODE,
 ) -> Summary:
     """Loads one account; any failure propagates and leaves the database as it was."""
-    (run,) = extract_accounts(db, [account], full, progress, build_views, isolate=False)
+    (run,) = extract_accounts(
+        db, [account], full, progress, build_views, isolate=False, requests=requests
+    )
     assert run.summary is not None
     return run.summary
 
@@ -167,6 +179,7 @@ def extract_accounts(
     build_views: bool = True,
     isolate: bool = True,
     overrides: Overrides | None = None,
+    requests: str = DEFAULT_REQUESTS_MODE,
 ) -> list[AccountRun]:
     """Loads each account in its own load package, then rebuilds the views, under one lock.
 
@@ -186,7 +199,15 @@ def extract_accounts(
             fresh_db = target.db is not None and not target.db.exists()
             try:
                 _extract_locked(
-                    target, accounts, full, progress, build_views, isolate, runs, overrides
+                    target,
+                    accounts,
+                    full,
+                    progress,
+                    build_views,
+                    isolate,
+                    runs,
+                    overrides,
+                    requests,
                 )
             finally:
                 # A run that loaded nothing into a file it created takes the file away.
@@ -230,6 +251,7 @@ def _extract_locked(
     isolate: bool,
     runs: list[AccountRun],
     overrides: Overrides | None,
+    requests: str,
 ) -> None:
     with contextlib.closing(_open_database(target)) as connection:
         if build_views:
@@ -243,7 +265,7 @@ def _extract_locked(
             pipeline.run()
         for account in accounts:
             try:
-                summary = _extract_one(pipeline, account, full, progress)
+                summary = _extract_one(pipeline, account, full, progress, requests)
                 runs.append(AccountRun(account.name, summary))
             except Exception as exc:
                 # Only an extraction failure is isolated: a package stuck in load would make
@@ -265,9 +287,13 @@ def _extract_one(
     account: Account,
     full: bool,
     progress: Callable[[int, int], None] | None,
+    requests: str = DEFAULT_REQUESTS_MODE,
 ) -> Summary:
     started = time.monotonic()
     before = _row_counts(pipeline)
+    known_files, stored_files = ledger_in_destination(
+        pipeline, account.name, requests_kinds(requests)
+    )
     source = openai_batches(
         api_key=account.api_key,
         base_url=account.base_url,
@@ -276,14 +302,20 @@ def _extract_one(
         account=account.name,
         full=full,
         progress=progress,
+        requests=requests,
+        known_files=known_files,
+        stored_files=stored_files,
     )
     info = pipeline.run(source)
     after = _row_counts(pipeline)
     summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
-    for lists, retrieves, attempts, changes, still_open in _run_rows(pipeline, info.loads_ids):
+    for row in _run_rows(pipeline, info.loads_ids):
+        lists, retrieves, attempts, changes, still_open, file_requests, files, rows = row
         summary.pages += lists
         summary.requests += lists + retrieves
-        summary.retries += max(0, attempts - lists - retrieves)
+        summary.retries += max(0, attempts - lists - retrieves - file_requests)
+        summary.files += files
+        summary.request_rows += rows
         summary.updated += changes
         summary.still_open += still_open
     summary.seconds = time.monotonic() - started

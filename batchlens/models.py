@@ -27,7 +27,9 @@ from batchlens.openai_batches.settings import (
     DATASET_NAME,
     ERRORS_TABLE,
     EXTRACTIONS_TABLE,
+    FILES_TABLE,
     REQUEST_COUNT_FIELDS,
+    REQUESTS_TABLE,
     STRING_FIELDS,
     TIMESTAMP_FIELDS,
     USAGE_FIELDS,
@@ -65,6 +67,23 @@ SOURCE_COLUMNS: dict[str, dict[str, str]] = {
         "message": "varchar",
         "param": "varchar",
         "line": "bigint",
+    },
+    # a database loaded before files were fetched has neither of these two
+    REQUESTS_TABLE: {
+        **dict.fromkeys(("account", "batch_id", "file_id", "kind", "line_id"), "varchar"),
+        "custom_id": "varchar",
+        "status_code": "bigint",
+        **dict.fromkeys(("error_code", "error_type", "error_message", "error_param"), "varchar"),
+        "model": "varchar",
+        **dict.fromkeys(
+            ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens", "total_tokens"),
+            "bigint",
+        ),
+    },
+    FILES_TABLE: {
+        **dict.fromkeys(("account", "file_id", "batch_id", "kind", "state"), "varchar"),
+        **dict.fromkeys(("lines", "bad_lines", "bytes"), "bigint"),
+        "loaded_at": "timestamptz",
     },
     EXTRACTIONS_TABLE: {
         "account": "varchar",

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from batchlens.openai_batches.settings import EXTRACTIONS_TABLE
 
+from . import report_requests
 from .database import connect
 from .dialects import DUCKDB, execute, rows
 from .errors import UsageError, classify
@@ -306,6 +307,7 @@ def collect_from(
             if key
             else {}
         ),
+        "request_errors": report_requests.collect(connection, dialect, days),
     }
 
 
@@ -475,6 +477,7 @@ def render(data: dict[str, Any], console: Console) -> None:
     show_spend(console, data["spend"], days)
     if "by" in data:
         _show(console, _by_table(data["by"], days))
+    report_requests.show(console, data["request_errors"], days, _table, _show)
 
 
 def _by_table(by: dict[str, Any], days: int) -> Table:

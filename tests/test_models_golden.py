@@ -54,6 +54,8 @@ PUBLIC_VIEWS = {
     "open_batches",
     "batch_costs",
     "costs_daily",
+    "request_errors",
+    "request_error_codes_daily",
 }
 # Standard USD per million tokens (input, cached input, output) of the golden models, read
 # by hand from genai-prices 0.2.3; a batch pays half of that (test_costs.py has the rest).
@@ -327,6 +329,12 @@ def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
                     "input_file_id": b["input_file_id"],
                     "output_file_id": b["output_file_id"],
                     "error_file_id": b["error_file_id"],
+                    # literal histories have no files the simulator serves: nothing loaded
+                    "request_error_rows": 0,
+                    "top_request_error_code": None,
+                    "is_all_failed": status in TERMINAL
+                    and (counts.get("total") or 0) > 0
+                    and counts.get("failed") == counts.get("total"),
                 }
             )
     return rows
@@ -504,7 +512,7 @@ def facts() -> list[dict]:
 
 
 def test_views_have_exactly_the_contract_columns(golden: dict[str, list[dict]]) -> None:
-    columns = {view: list(rows[0]) for view, rows in golden.items()}
+    columns = {view: list(rows[0]) for view, rows in golden.items() if rows}
     assert columns["batch_facts"] == list(expected_facts(HISTORY)[0])
     assert columns["failure_rates_daily"] == [
         "day", "account", "endpoint", "model", "terminal", "completed", "failed", "expired",

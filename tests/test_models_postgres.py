@@ -46,6 +46,7 @@ if postgres_bin() is None:
     )
 
 VIEWS = sorted(PUBLIC_VIEWS | {"as_of", "model_prices"})
+REQUEST_FILE_VIEWS = {"request_errors", "request_error_codes_daily"}
 # information_schema's type names on each side for the same type
 PG_TYPES = {
     "character varying": "VARCHAR",
@@ -217,7 +218,10 @@ def assert_views_agree(pair: Pair, name: str) -> int:
 
 @pytest.mark.parametrize("name", VIEWS)
 def test_golden_views_are_the_same_on_both(golden: Pair, name: str) -> None:
-    assert assert_views_agree(golden, name) > 0
+    rows = assert_views_agree(golden, name)
+    # literal histories have no files to serve: the request views are empty there (and
+    # compared with rows in the simulated history below)
+    assert rows > 0 or name in REQUEST_FILE_VIEWS
 
 
 @pytest.mark.parametrize("name", VIEWS)

@@ -162,7 +162,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 def through(
     gw: Gateway, upstream: str, db: Path, *more: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`batchlens extract` via the gateway, which forwards to `upstream` (a .../v1 URL)."""
+    """`batchlens extract` via the gateway, which forwards to `upstream` (a .../v1 URL).
+
+    Without request files unless asked: the gateway cannot proxy their content (see
+    `test_request_files_through_the_gateway`).
+    """
+    if "--requests" not in more:
+        more = (*more, "--requests", "none")
     return run_cli(
         "extract", "--db", str(db), "--base-url", gw.url, "--provider", "openai",
         "--header", f"x-portkey-custom-host: {upstream}", *more, cwd=db.parent, env=env,
@@ -428,3 +434,26 @@ def test_without_a_provider_the_gateway_answers_400(
     assert "Either x-portkey-config or x-portkey-provider header is required" in message
     assert sim.requests == []  # the gateway answered itself
     assert snapshot(db) == ()
+
+
+# --- request files through the gateway ------------------------------------------------------
+
+
+def test_request_files_through_the_gateway(gateway: Gateway, db: Path) -> None:
+    """Gateway 1.15.2 does not proxy /v1/files/{id}/content: its openai handler returns the
+    upstream's own response and then fails to add its headers to it ("TypeError: immutable"),
+    so every download answers 500 "Something went wrong", whatever the upstream sends. The
+    run fails as a failed download must (exit 1, nothing written), naming the workaround."""
+    with Simulator(batches=150, seed=21, api_key=KEY) as small:
+        result = through(gateway, small.url, db, "--requests", "errors")
+        assert result.returncode == 1, result.stderr
+        errors = [line for line in result.stderr.splitlines() if "so far" not in line]
+        assert len(errors) == 1 and "Traceback" not in result.stderr
+        assert "--requests none" in errors[0].split("failed with HTTP 500")[1]
+        assert snapshot(db) == ()
+        assert small.content_requests() >= 1  # the gateway did ask the upstream
+        small.reset_requests()
+        result = through(gateway, small.url, db)  # --requests none: the batches load
+        assert result.returncode == 0, result.stderr
+        assert_matches_history(db, small)
+        assert small.content_requests() == 0

@@ -12,6 +12,7 @@ from dlt.common.schema.typing import TColumnSchema
 
 from .api_client import BatchesApi
 from .extra_fields import UNEXPECTED_COLUMN, FieldKeeper
+from .files import DEFAULT_REQUESTS_MODE, FileToFetch, RequestFiles, requests_kinds
 from .incremental import AccountProgress
 from .settings import (
     BATCHES_TABLE,
@@ -60,10 +61,19 @@ def openai_batches(
     account: str = DEFAULT_ACCOUNT,
     full: bool = False,
     progress: Any = None,
+    requests: str = DEFAULT_REQUESTS_MODE,
+    known_files: set[str] | None = None,
+    stored_files: list[FileToFetch] | None = None,
 ) -> Any:
-    """Every batch of one account. `full` re-reads every page (the weekly reconcile)."""
+    """Every batch of one account. `full` re-reads every page (the weekly reconcile).
+
+    `requests` (none, errors, all): which files of terminal batches to load request by
+    request; `known_files` (in the ledger) are never fetched again, `stored_files` are
+    terminal batches' files already in the destination that the ledger lacks.
+    """
     api = BatchesApi(base_url, api_key, provider=provider, headers=headers)
-    return batches(api, account=account, full=full, progress=progress)
+    files = RequestFiles(api, account, requests_kinds(requests), known_files, stored_files or ())
+    return batches(api, account=account, full=full, progress=progress, files=files)
 
 
 # Merge, not append: a batch is a mutable object that changes status for days, and the
@@ -102,6 +112,7 @@ def batches(
     account: str = DEFAULT_ACCOUNT,
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    files: RequestFiles | None = None,
 ) -> Iterator[Any]:
     started_at = time.time()
     accounts = dlt.current.resource_state().setdefault("accounts", {})
@@ -123,11 +134,17 @@ def batches(
     chunk: list[dict] = []
     for batches_seen in refreshed():
         run.observe(batches_seen)
+        if files is not None:
+            files.note(batches_seen)
         chunk.extend(batches_seen)
         if len(chunk) >= CHUNK_ROWS:
             yield from tables.write(chunk)
             chunk = []
     yield from tables.write(chunk)
+    # The files after the pages: same load package, so rows, ledger and batches land together.
+    if files is not None:
+        yield from files.tables()
+    downloads = files.downloader if files is not None else None
 
     # Written with the batches in one load package, so "as of" moves only when they land.
     run_row = {
@@ -142,6 +159,9 @@ def batches(
         "batches_loaded": run.batches,
         "status_changes": run.status_changes,
         "still_open": len(run.open_now),
+        "file_requests": downloads.requests if downloads else 0,
+        "files_downloaded": downloads.downloaded if downloads else 0,
+        "request_rows": downloads.rows if downloads else 0,
     }
     yield dlt.mark.with_hints(run_row, EXTRACTIONS_HINTS, create_table_variant=True)
     if run.unknown_statuses:

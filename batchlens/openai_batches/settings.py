@@ -61,3 +61,5 @@ BATCHES_TABLE = "batches"
 ERRORS_TABLE = "batches__errors__data"
 EXTRACTIONS_TABLE = "extractions"
 DATASET_NAME = "openai_batches"
+REQUESTS_TABLE = "batch_requests"  # one row per line of a batch's error or output file
+FILES_TABLE = "batch_files"  # the ledger: one row per file fetched, or found gone

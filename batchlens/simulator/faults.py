@@ -21,7 +21,7 @@ KINDS = (
     "503",
     "drop",  # close the socket without any response
     "timeout",  # sleep longer than the client will wait, then answer normally
-    "malformed",  # 200 with truncated JSON
+    "malformed",  # 200 with truncated JSON; a file's content is cut off mid-body
     "html",  # 200 {"html-message": ...}: the Portkey gateway's answer for a non-JSON upstream
     "stuck_cursor",  # a list page that ignores `after`: the first page again, has_more true
     "empty_more",  # 200 with data [] and has_more true
@@ -30,7 +30,8 @@ KINDS = (
     "odd_types",  # known fields with values of another type: counts sent as strings
 )
 LIST_ONLY = {"stuck_cursor", "empty_more"}  # meaningless for a single-batch retrieve
-TARGETS = ("list", "retrieve", "any")
+# "file": GET /v1/files/{id} and /v1/files/{id}/content ("any" includes them)
+TARGETS = ("list", "retrieve", "file", "any")
 
 
 @dataclass

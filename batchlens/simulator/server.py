@@ -1,9 +1,11 @@
 """A local HTTP stand-in for the OpenAI Batch API, with a simulated clock and fault injection.
 
 It answers `GET /v1/batches` and `GET /v1/batches/{id}` as the real API does (ordering,
-cursor, limits, auth and error shapes), so pipelines, tests and benchmarks run offline and
-reproducibly. Pages are served from per-clock caches of pre-rendered JSON: paging through
-100,000 batches costs string joins, not rendering, so a benchmark measures the client.
+cursor, limits, auth and error shapes), and `GET /v1/files/{id}` and `/v1/files/{id}/content`
+for the batches' output and error files (see `files`), so pipelines, tests and benchmarks
+run offline and reproducibly. Pages are served from per-clock caches of pre-rendered JSON:
+paging through 100,000 batches costs string joins, not rendering, so a benchmark measures
+the client.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from batchlens.simulator import faults, shapes
+from batchlens.simulator import files as batch_files
 from batchlens.simulator.faults import Fault, FaultBook, error_body
 from batchlens.simulator.history import (
     DEFAULT_NOW,
@@ -40,6 +43,7 @@ DEFAULT_API_KEY = "sk-sim-batchlens-0000"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 LIST_PATH = "/v1/batches"
+FILES_PATH = "/v1/files"
 CONTROL_PREFIX = "/_sim/"
 
 Entry = BatchPlan | dict[str, Any]  # a lifecycle plan, or a literal Batch object served verbatim
@@ -84,10 +88,12 @@ class Simulator:
         port: int = 0,
         history: Iterable[dict[str, Any]] | None = None,
         shape: str = "openai",
+        file_padding: int = 0,
     ) -> None:
         if shape not in shapes.SHAPES:
             raise ValueError(f"shape must be one of {shapes.SHAPES}")
         self.shape = shape
+        self.file_padding = file_padding  # characters added to each output line's body
         self.api_key = api_key
         self.seed = seed
         self._port = port
@@ -106,6 +112,9 @@ class Simulator:
             else list(generate_history(batches, seed, now))
         )
         self._entries = self._sorted(entries)
+        self._files: dict[str, batch_files.BatchFile] = {}
+        self._file_bodies: dict[str, bytes] = {}  # content served instead of the rendered one
+        self._index_files(self._entries)
         self._view = self._build_view()
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -187,12 +196,50 @@ class Simulator:
                 plans.append(plan)
             self._clock = max(self._clock, plans[-1].created_at) if plans else self._clock
             self._entries = self._sorted([*self._entries, *plans])
+            self._index_files(plans)
             self._view = self._build_view()
         return [plan.id for plan in plans]
 
     def visible(self) -> list[dict[str, Any]]:
         """Every batch as the API shows it now, newest first: the truth a loaded table matches."""
         return [json.loads(body) for body in self._view.bodies]
+
+    def _index_files(self, entries: Iterable[Entry]) -> None:
+        for entry in entries:
+            if isinstance(entry, BatchPlan):
+                self._files.update((f.file_id, f) for f in batch_files.files_of(entry))
+
+    def file_lines(self, file_id: str) -> list[dict[str, Any]]:
+        """The parsed lines of a file as served now (the truth a loaded table matches)."""
+        file = self._served_file(file_id)
+        if file_id in self._file_bodies:
+            raise ValueError(f"file {file_id} was replaced: its lines are the test's own")
+        return [json.loads(line) for line in batch_files.lines(file, self.file_padding)]
+
+    def replace_file(self, file_id: str, body: bytes) -> None:
+        """Serve `body` as a file's content from now on (odd line endings, broken lines)."""
+        self._served_file(file_id)
+        self._file_bodies[file_id] = body
+
+    def _served_file(self, file_id: str) -> batch_files.BatchFile:
+        file = self._files.get(file_id)
+        if file is None or not file.served_at(self._clock):
+            raise _ApiError(404, f"No such File object: {file_id}", param="id")
+        return file
+
+    def _file(self, path: str) -> bytes | Iterator[bytes]:
+        """A file's metadata (JSON), or its content as an iterator of pieces."""
+        parts = path[len(FILES_PATH) + 1 :].split("/")
+        file = self._served_file(parts[0])
+        replaced = self._file_bodies.get(file.file_id)
+        if len(parts) == 2:
+            return (
+                iter([replaced])
+                if replaced is not None
+                else batch_files.chunks(file, self.file_padding)
+            )
+        size = len(replaced) if replaced is not None else len(batch_files.content(file))
+        return _dumps(file.metadata(size)).encode()
 
     @staticmethod
     def _sorted(entries: list[Entry]) -> list[Entry]:
@@ -263,6 +310,16 @@ class Simulator:
     @property
     def retrieve_requests(self) -> int:
         return sum(1 for _, path, _, _ in self.requests if path.startswith(LIST_PATH + "/"))
+
+    def content_requests(self, file_id: str | None = None) -> int:
+        """Downloads of file contents (all files, or one), answered or not."""
+        return sum(
+            1
+            for _, path, _, _ in self.requests
+            if path.startswith(FILES_PATH + "/")
+            and path.endswith("/content")
+            and (file_id is None or path == f"{FILES_PATH}/{file_id}/content")
+        )
 
     def _record(self, method: str, path: str, query: dict[str, str], status: int) -> None:
         with self._requests_lock:
@@ -374,6 +431,12 @@ class Simulator:
         raise _ApiError(404, f"Invalid URL ({method} {path})")
 
 
+def _is_file_path(path: str) -> bool:
+    """`/v1/files/{id}` or `/v1/files/{id}/content`."""
+    parts = path[len(FILES_PATH) + 1 :].split("/") if path.startswith(FILES_PATH + "/") else []
+    return bool(parts) and bool(parts[0]) and (len(parts) == 1 or parts[1:] == ["content"])
+
+
 def _id(entry: Entry) -> str:
     return entry.id if isinstance(entry, BatchPlan) else str(entry["id"])
 
@@ -465,6 +528,8 @@ class _Handler(BaseHTTPRequestHandler):
             target = "list"
         elif method == "GET" and path.startswith(LIST_PATH + "/") and path.count("/") == 3:
             target = "retrieve"
+        elif method == "GET" and _is_file_path(path):
+            target = "file"
         else:
             return self._send_error(_ApiError(404, f"Invalid URL ({method} {path})"))
         fault = sim._faults.draw(target)
@@ -475,6 +540,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if target == "list":
                 body = sim._list_page(query, fault)
+            elif target == "file":
+                answer = sim._file(path)
+                if not isinstance(answer, bytes):
+                    cut = fault is not None and fault.kind == "malformed"
+                    return self._send_stream(answer, cut=cut)
+                body = answer
             else:
                 body = sim._retrieve(path.rsplit("/", 1)[1], fault)
         except _ApiError as error:
@@ -482,6 +553,30 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "malformed":
             body = faults.truncate(body)
         return self._send(200, body)
+
+    def _send_stream(self, pieces: Iterator[bytes], cut: bool = False) -> int:
+        """A file's content, chunked as it is written; `cut`: the download breaks off midway
+        (the socket closes after the first piece, without the final chunk)."""
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        ).encode("latin-1")
+        self._note(200)
+        try:
+            self.wfile.write(head)
+            for piece in pieces:
+                if piece:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if cut:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    return 200
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up (a killed run)
+            self.close_connection = True
+        return 200
 
     def _early_fault(self, fault: Fault) -> int | None:
         """Faults that replace the answer; None lets the request go on (maybe altered)."""

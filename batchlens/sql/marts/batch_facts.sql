@@ -19,6 +19,12 @@ batch_costs as (
 
 ),
 
+request_errors as (
+
+    select * from openai_batches.request_errors
+
+),
+
 errors_per_batch as (
 
     select
@@ -28,6 +34,33 @@ errors_per_batch as (
         -- skips entries without a code (array_agg on PostgreSQL: batchlens/dialects.py)
         arg_min(code, error_position) as first_error_code
     from batch_errors
+    group by account, batch_id
+
+),
+
+request_error_codes as (
+
+    select
+        account,
+        batch_id,
+        error_code,
+        count(*) as requests
+    from request_errors
+    group by account, batch_id, error_code
+
+),
+
+request_errors_per_batch as (
+
+    select
+        account,
+        batch_id,
+        -- a sum of BIGINT is HUGEINT in DuckDB: back to BIGINT for every client
+        cast(sum(requests) as bigint) as request_error_rows,
+        -- the most frequent code; ties go to the smaller code, so the answer never flips
+        (array_agg(error_code order by requests desc, error_code asc))[1]
+            as top_request_error_code
+    from request_error_codes
     group by account, batch_id
 
 ),
@@ -55,6 +88,7 @@ measured as (
         lifecycle.*,
         errors_per_batch.first_error_code,
         batch_costs.cost_usd,
+        request_errors_per_batch.top_request_error_code,
         -- the UTC date whatever the session's TimeZone (a bare cast would use the local
         -- zone): the date of the UTC wall-clock time rebuilt from the instant's microseconds
         -- (`at time zone 'UTC'` on PostgreSQL, see batchlens/dialects.py)
@@ -87,7 +121,14 @@ measured as (
             or lifecycle.completed_at > lifecycle.expires_at,
             false
         ) as is_sla_breach,
-        coalesce(errors_per_batch.error_count, 0) as error_count
+        coalesce(errors_per_batch.error_count, 0) as error_count,
+        coalesce(request_errors_per_batch.request_error_rows, 0) as request_error_rows,
+        coalesce(
+            lifecycle.is_terminal
+            and lifecycle.request_total > 0
+            and lifecycle.request_failed = lifecycle.request_total,
+            false
+        ) as is_all_failed
     from lifecycle
     left join errors_per_batch
         on
@@ -97,6 +138,10 @@ measured as (
         on
             lifecycle.account = batch_costs.account
             and lifecycle.batch_id = batch_costs.batch_id
+    left join request_errors_per_batch
+        on
+            lifecycle.account = request_errors_per_batch.account
+            and lifecycle.batch_id = request_errors_per_batch.batch_id
 
 ),
 
@@ -142,7 +187,10 @@ final as (
         metadata,
         input_file_id,
         output_file_id,
-        error_file_id
+        error_file_id,
+        request_error_rows,
+        top_request_error_code,
+        is_all_failed
     from measured
 
 )

@@ -1,17 +1,41 @@
--- sqlfluff:rules:references.keywords:ignore_words:account,model
--- (the column names issue 10's staging view promises)
--- placeholder until issue 10 lands
--- One row per line of a batch's output and error files (issue 10 loads them). Until
--- then: the columns the cost models read, typed, and no rows.
-select
-    cast(null as varchar) as account,
-    cast(null as varchar) as batch_id,
-    cast(null as varchar) as custom_id,
-    cast(null as varchar) as kind,
-    cast(null as varchar) as model,
-    cast(null as bigint) as input_tokens,
-    cast(null as bigint) as cached_tokens,
-    cast(null as bigint) as output_tokens,
-    cast(null as bigint) as reasoning_tokens,
-    cast(null as bigint) as total_tokens
-where false
+-- One row per line of a batch's error or output file, as the loader kept it: ids, status,
+-- error and token counts only (the bodies, users' content, are never stored).
+with
+
+source as (
+
+    select * from openai_batches.batch_requests
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        account,
+        batch_id,
+        file_id,
+        kind,
+        line_id,
+        custom_id,
+
+        -- properties
+        cast(status_code as bigint) as status_code,
+        error_code,
+        error_type,
+        error_message,
+        error_param,
+        model,
+
+        -- usage
+        cast(input_tokens as bigint) as input_tokens,
+        cast(cached_tokens as bigint) as cached_tokens,
+        cast(output_tokens as bigint) as output_tokens,
+        cast(reasoning_tokens as bigint) as reasoning_tokens,
+        cast(total_tokens as bigint) as total_tokens
+
+    from source
+
+)
+
+select * from renamed
