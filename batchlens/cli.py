@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db_help = "DuckDB file (default: $BATCHLENS_DB, else openai_batches.duckdb)"
+    db_help = "DuckDB file (default: $BATCHLENS_DB, else batchlens.duckdb)"
 
     destination_help = (
         "duckdb (default), postgres or ducklake; the connection comes from "
