@@ -70,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "json"), default="table")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
 
+    sql = commands.add_parser(
+        "sql", help="run read-only SQL against the tables and views", epilog=EPILOG
+    )
+    sql.add_argument("query", help='e.g. "select * from openai_batches.open_batches"')
+    sql.add_argument("--db", help=db_help)
+    sql.add_argument("--destination", choices=KINDS, help=destination_help)
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
     simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
     simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
     simulate.add_argument("--batches", type=int, default=500)
@@ -142,6 +150,15 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
     return errors.OK
 
 
+def _sql(args: argparse.Namespace, redact: Redactor) -> int:
+    from .query import render, run_query
+
+    names, found = run_query(_target(args, redact), args.query)
+    if names:
+        print(render(names, found, args.format))
+    return errors.OK
+
+
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
     from .simulator.server import serve_forever
 
@@ -159,6 +176,7 @@ COMMANDS = {
     "extract": _extract,
     "models": _models,
     "report": _report,
+    "sql": _sql,
     "simulate": _simulate,
     "demo": _demo,
 }

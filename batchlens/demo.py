@@ -33,5 +33,8 @@ def run_demo(db: Path, batches: int = 2000) -> int:
         print(run_extraction(db, account, progress=Progress()).line(db))
     print(f"batchlens demo: built {len(build_models(db))} views; the report:\n")
     print(report(db, fmt="table", days=30))
-    print(f'\nExplore it: duckdb {db} "select * from openai_batches.batch_facts limit 10"')
+    print(
+        f'\nExplore it: batchlens sql --db {db} "select * from openai_batches.batch_facts limit 10"'
+        f'\n       or: duckdb {db} "select * from openai_batches.batch_facts limit 10"'
+    )
     return errors.OK

@@ -1,4 +1,7 @@
-"""The README's example queries (docs/examples/*.sql) run and answer sensibly.
+"""The README's SQL and the example queries (docs/examples/*.sql) run and answer sensibly.
+
+Against a database with the default file name, `batchlens.duckdb`, opened as any DuckDB
+client opens it, so a name that only works inside batchlens fails here.
 
 The simulated history ends just before the real clock, so "as of" (the extraction's start)
 falls right after it and every example's window over the last days has rows in it.
@@ -7,6 +10,10 @@ falls right after it and every example's window over the last days has rows in i
 from __future__ import annotations
 
 import itertools
+import re
+import shlex
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,14 +28,17 @@ from batchlens.extract import run_extraction
 from batchlens.simulator.server import Simulator
 
 API_KEY = "sk-test-sql-examples-0001"
-EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "docs" / "examples"
+README = ROOT / "README.md"
+DUCKDB_CLI = Path(sys.executable).parent / "duckdb"  # from the duckdb-cli package
 MINUTE, HOUR = 60, 3_600
 ACTIVE = {"validating", "in_progress", "finalizing"}
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    db = tmp_path_factory.mktemp("examples") / "examples.duckdb"
+    db = tmp_path_factory.mktemp("examples") / "batchlens.duckdb"
     start = int(time.time()) - HOUR
     with Simulator(batches=800, seed=3, now=start, api_key=API_KEY) as sim:
         sim.add_batches(3, scenario="failed_validation")  # errors in the last day, for sure
@@ -151,3 +161,77 @@ def test_active_last_48_hours(loaded: tuple[Path, list[dict]]) -> None:
             ended = None
         expected += b["created_at"] <= last and (ended is None or ended > last)
     assert rows[-1]["active"] == expected
+
+
+def readme_sql_blocks() -> list[str]:
+    return re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def readme_command_lines() -> list[list[str]]:
+    """`batchlens sql ...` and `duckdb ...` lines of the README's shell blocks, as argv."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            if "duckdb " not in line and "batchlens sql " not in line:
+                continue
+            words = shlex.split(line, comments=True)
+            if ">" in words:  # where the output goes is the reader's business
+                words = words[: words.index(">")]
+            shell = bool(words) and words[0].rsplit("/", 1)[-1] == "duckdb"
+            if shell or (words[0].endswith("batchlens") and words[1:2] == ["sql"]):
+                commands.append(words)
+    return commands
+
+
+def test_the_readme_has_sql_to_check() -> None:
+    assert len(readme_sql_blocks()) >= 6
+    kinds = Counter(words[0].rsplit("/", 1)[-1] for words in readme_command_lines())
+    assert kinds["duckdb"] >= 3 and kinds["batchlens"] >= 2
+
+
+@pytest.mark.parametrize("sql", readme_sql_blocks(), ids=lambda sql: sql.split()[1][:30])
+def test_every_readme_sql_block_runs_verbatim(loaded: tuple[Path, list[dict]], sql: str) -> None:
+    db, _ = loaded
+    with duckdb.connect(str(db), read_only=True) as connection:
+        assert connection.execute(sql).description
+
+
+def test_every_readme_command_line_runs(loaded: tuple[Path, list[dict]]) -> None:
+    """Verbatim but for the database path, which is this test's file of the same name."""
+    db, _ = loaded
+    for words in readme_command_lines():
+        stdin = None
+        if words[0].endswith("duckdb"):
+            assert Path(words[1]).name == db.name, words  # the default file name, always
+            argv = [str(DUCKDB_CLI), str(db), *words[2:]]
+            if "<" in argv:
+                stdin = (ROOT / argv[argv.index("<") + 1]).read_text()
+                argv = argv[: argv.index("<")]
+        else:
+            argv = [sys.executable, "-m", "batchlens", *words[1:], "--db", str(db)]
+        result = subprocess.run(
+            argv, input=stdin, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0 and not result.stderr, (words, result.stderr)
+        assert len(result.stdout.splitlines()) >= 3, (words, result.stdout)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.sql")), ids=lambda path: path.stem)
+def test_every_example_runs_in_the_duckdb_cli(loaded: tuple[Path, list[dict]], path: Path) -> None:
+    db, _ = loaded
+    result = subprocess.run(
+        [str(DUCKDB_CLI), "-csv", "-readonly", str(db)],
+        input=path.read_text(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    header = result.stdout.splitlines()[0].split(",")
+    assert header == [column[0] for column in duckdb_description(db, path.read_text())]
+
+
+def duckdb_description(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        return connection.execute(sql).description
