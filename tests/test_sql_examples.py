@@ -9,7 +9,10 @@ falls right after it and every example's window over the last days has rows in i
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
+import json
 import re
 import shlex
 import subprocess
@@ -34,6 +37,7 @@ README = ROOT / "README.md"
 DUCKDB_CLI = Path(sys.executable).parent / "duckdb"  # from the duckdb-cli package
 MINUTE, HOUR = 60, 3_600
 ACTIVE = {"validating", "in_progress", "finalizing"}
+TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +239,42 @@ def test_every_example_runs_in_the_duckdb_cli(loaded: tuple[Path, list[dict]], p
 def duckdb_description(db: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as connection:
         return connection.execute(sql).description
+
+
+def batchlens_sql(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "batchlens", "sql", *args, "--db", str(db)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_batchlens_sql_formats_agree_with_the_database(loaded: tuple[Path, list[dict]]) -> None:
+    db, visible = loaded
+    query = "select batch_id, status, is_overdue from open_batches order by batch_id"
+    open_ids = sorted(b["id"] for b in visible if b["status"] not in TERMINAL)
+    as_json = json.loads(batchlens_sql(db, query, "--format", "json").stdout)
+    assert [row["batch_id"] for row in as_json] == open_ids
+    as_csv = list(csv.DictReader(io.StringIO(batchlens_sql(db, query, "--format", "csv").stdout)))
+    assert [row["batch_id"] for row in as_csv] == open_ids
+    assert {row["is_overdue"] for row in as_csv} <= {"True", "False"}
+    table = batchlens_sql(db, query).stdout
+    assert all(batch_id in table for batch_id in open_ids)
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("selec 1", "syntax error"),
+        ("select nope from openai_batches.open_batches", "nope"),
+        ("delete from openai_batches.batches", "read-only"),
+    ],
+)
+def test_batchlens_sql_refuses_bad_sql_with_exit_2(
+    loaded: tuple[Path, list[dict]], query: str, said: str
+) -> None:
+    db, visible = loaded
+    result = batchlens_sql(db, query)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("batchlens: the query failed:") and said in line
+    with duckdb.connect(str(db), read_only=True) as connection:
+        (count,) = connection.execute("select count(*) from openai_batches.batches").fetchone()
+    assert count == len(visible)
