@@ -28,7 +28,6 @@ from .models import SCHEMA
 
 FORMATS = ("table", "json")
 WINDOWS = (1, 7, 30)  # days; `--days N` adds N and drops the longer ones
-LONG_FINALIZING_HOURS = 6.0  # finalizing takes minutes; hours means a batch is stuck
 OPEN_BATCHES_SHOWN = 20  # in the table; JSON lists them all
 ERROR_CODES_SHOWN = 10
 WIDTH = 120
@@ -39,6 +38,8 @@ REQUIRED_VIEWS = (
     "batch_facts",
     "open_batches",
     "batch_errors",
+    "failure_rates_trailing",
+    "statuses",
 )
 
 AS_OF = f"""
@@ -49,24 +50,19 @@ select
 from {SCHEMA}.as_of
 """
 
+# Every open status, cancelling included: the table is titled "Open now", not "Active now"
 ACTIVE = f"""
 select
     account,
     status,
+    is_active,
     batches,
     oldest_created_at
 from {SCHEMA}.active_batches
-order by
-    account,
-    case status
-        when 'validating' then 1
-        when 'in_progress' then 2
-        when 'finalizing' then 3
-        when 'cancelling' then 4
-    end
+order by account, lifecycle_order
 """
 
-# Rates over a window are sums of counts over sums of denominators.
+# A window longer than the history is the whole history: its longest row.
 WINDOW_RATES = f"""
 with
 
@@ -74,43 +70,34 @@ windows as (
     select unnest($windows) as days
 ),
 
-accounts as (
-    select distinct account from {SCHEMA}.active_batches
-),
-
-as_of as (
-    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
-),
-
-totals as (
+longest as (
     select
-        windows.days,
-        accounts.account,
-        cast(coalesce(sum(daily.terminal), 0) as bigint) as terminal,
-        cast(coalesce(sum(daily.completed), 0) as bigint) as completed,
-        cast(coalesce(sum(daily.failed), 0) as bigint) as failed,
-        cast(coalesce(sum(daily.expired), 0) as bigint) as expired,
-        cast(coalesce(sum(daily.cancelled), 0) as bigint) as cancelled,
-        cast(coalesce(sum(daily.request_total), 0) as bigint) as request_total,
-        cast(coalesce(sum(daily.request_failed), 0) as bigint) as request_failed
-    from windows
-    cross join accounts
-    cross join as_of
-    left join {SCHEMA}.failure_rates_daily as daily
-        on
-            accounts.account = daily.account
-            and daily.day > as_of.as_of_day - windows.days
-            and daily.day <= as_of.as_of_day
-    group by windows.days, accounts.account
+        account,
+        max(days) as days
+    from {SCHEMA}.failure_rates_trailing
+    group by account
 )
 
 select
-    *,
-    cast(failed as double) / nullif(terminal, 0) as failure_rate,
-    cast(expired as double) / nullif(terminal, 0) as expired_rate,
-    cast(request_failed as double) / nullif(request_total, 0) as request_failure_rate
-from totals
-order by days, account
+    windows.days,
+    rates.account,
+    rates.terminal,
+    rates.completed,
+    rates.failed,
+    rates.expired,
+    rates.cancelled,
+    rates.request_total,
+    rates.request_failed,
+    rates.failure_rate,
+    rates.expired_rate,
+    rates.request_failure_rate
+from windows
+cross join longest
+inner join {SCHEMA}.failure_rates_trailing as rates
+    on
+        longest.account = rates.account
+        and least(windows.days, longest.days) = rates.days
+order by windows.days, rates.account
 """
 
 # Quantiles cannot be added up from daily quantiles: they come from the batches themselves.
@@ -144,7 +131,7 @@ select
     hours_in_status,
     expires_at,
     is_overdue,
-    status = 'finalizing' and hours_in_status > $long_finalizing_hours as is_long_finalizing
+    is_stalled and status = 'finalizing' as is_long_finalizing
 from {SCHEMA}.open_batches
 order by is_overdue desc, is_long_finalizing desc, hours_in_status desc, batch_id
 """
@@ -153,10 +140,13 @@ OPEN_SUMMARY = f"""
 select
     count(*) as total,
     count(*) filter (where is_overdue) as overdue,
-    count(*) filter (
-        where status = 'finalizing' and hours_in_status > $long_finalizing_hours
-    ) as long_finalizing
+    count(*) filter (where is_stalled and status = 'finalizing') as long_finalizing
 from {SCHEMA}.open_batches
+"""
+
+# The threshold behind `open_batches.is_stalled` for finalizing, for the table's title
+LONG_FINALIZING = f"""
+select stuck_after_hours from {SCHEMA}.statuses where status = 'finalizing'
 """
 
 ERROR_CODES = f"""
@@ -234,20 +224,20 @@ def collect_from(connection: Any, dialect: str, days: int, label: str) -> dict[s
     execute(connection, dialect, "set TimeZone = 'UTC'")
     _require_views(connection, dialect, label)
     as_of = _rows(connection, dialect, AS_OF)[0]
-    long_finalizing = {"long_finalizing_hours": LONG_FINALIZING_HOURS}
-    (open_summary,) = _rows(connection, dialect, OPEN_SUMMARY, **long_finalizing)
+    (open_summary,) = _rows(connection, dialect, OPEN_SUMMARY)
+    (threshold,) = _rows(connection, dialect, LONG_FINALIZING)
     return {
         "database": label,
         "as_of": as_of["as_of"],
         "as_of_source": as_of["as_of_source"],
         "days": days,
-        "long_finalizing_hours": LONG_FINALIZING_HOURS,
+        "long_finalizing_hours": threshold["stuck_after_hours"],
         "active": _rows(connection, dialect, ACTIVE),
         "windows": _rows(connection, dialect, WINDOW_RATES, windows=windows_for(days)),
         "durations": _rows(connection, dialect, DURATIONS, days=days),
         "open_batches": {
             **open_summary,
-            "batches": _rows(connection, dialect, OPEN_BATCHES, **long_finalizing),
+            "batches": _rows(connection, dialect, OPEN_BATCHES),
         },
         "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
     }
@@ -303,7 +293,7 @@ def to_table(data: dict[str, Any]) -> str:
         "up to that day"
     )
 
-    active = _table("Active now", ["account", "status", "batches", "oldest created"])
+    active = _table("Open now", ["account", "status", "batches", "oldest created"])
     for row in data["active"]:
         active.add_row(
             row["account"], row["status"], str(row["batches"]), _when(row["oldest_created_at"])
