@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     sql.add_argument("--destination", choices=KINDS, help=destination_help)
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    notebooks = commands.add_parser(
+        "notebooks", help="copy the Jupyter notebooks into a folder", epilog=EPILOG
+    )
+    notebooks.add_argument("folder", metavar="DIR", help="created if missing")
+    notebooks.add_argument(
+        "--force", action="store_true", help="overwrite notebooks that differ from batchlens'"
+    )
+
     simulate = commands.add_parser("simulate", help="serve a simulated Batch API on 127.0.0.1")
     simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
     simulate.add_argument("--batches", type=int, default=500)
@@ -159,6 +167,20 @@ def _sql(args: argparse.Namespace, redact: Redactor) -> int:
     return errors.OK
 
 
+def _notebooks(args: argparse.Namespace, redact: Redactor) -> int:
+    from .notebooks_export import export
+
+    folder = Path(args.folder).expanduser().absolute()
+    for path, what in export(folder, force=args.force):
+        print(f"batchlens notebooks: {what} {path}")
+    print(
+        f"batchlens notebooks: open them with `jupyter lab {args.folder}` "
+        "(pip install 'batchlens[notebooks]'); they read $BATCHLENS_DB, else the nearest "
+        "batchlens.duckdb or demo.duckdb in the notebook's folder or up to two above it"
+    )
+    return errors.OK
+
+
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
     from .simulator.server import serve_forever
 
@@ -177,6 +199,7 @@ COMMANDS = {
     "models": _models,
     "report": _report,
     "sql": _sql,
+    "notebooks": _notebooks,
     "simulate": _simulate,
     "demo": _demo,
 }
