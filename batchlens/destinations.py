@@ -16,10 +16,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import quote, quote_plus, urlsplit
 
 import dlt
+from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import ConnectionStringCredentials
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 from .errors import LockedError, UsageError
 from .lock import WAIT_SECONDS, DatabaseLock
@@ -40,10 +43,16 @@ class Target:
         return "postgres" if self.kind == "postgres" else "duckdb"
 
     def secrets(self) -> list[str]:
+        """The password, and the forms a URL or a message may spell it in."""
         if not self.url:
             return []
         password = ConnectionStringCredentials(self.url).password
-        return [str(password)] if password else []
+        if not password:
+            return []
+        password = str(password)
+        in_url = urlsplit(self.url).netloc.rpartition("@")[0].partition(":")[2]
+        spellings = {password, in_url, quote(password, safe=""), quote_plus(password)}
+        return sorted(spelling for spelling in spellings if spelling)
 
     def state_dir(self) -> Path:
         """dlt's working folder and the lock file: beside a DuckDB file; per server else."""
@@ -146,17 +155,45 @@ def resolve_target(
 
 
 def _connection_url(key: str, kind: str) -> str:
-    value = dlt.secrets.get(key)
-    if not value:
-        env = key.upper().replace(".", "__")
-        raise UsageError(
-            f"the {kind} destination needs its connection: set {env} or [{key.rsplit('.', 1)[0]}] "
-            f"{key.rsplit('.', 1)[1]} in .dlt/secrets.toml"
-        )
+    """The connection under `key`, resolved by dlt's own credential specs, as a URL.
+
+    A URL or a table of fields, from secrets.toml, config.toml or the environment, the way
+    dlt reads it when it loads. A setting that is missing or cannot be used is a
+    configuration error naming the setting, never its value: it may be the password.
+    """
+    from dlt.common.configuration import resolve_configuration
+    from dlt.common.configuration.exceptions import (
+        ConfigFieldMissingException,
+        ConfigurationException,
+        ConfigValueCannotBeCoercedException,
+    )
+
+    *sections, _ = key.split(".")
+    env = key.upper().replace(".", "__")
+    spec = PostgresCredentials() if kind == "postgres" else _CatalogCredentials()
     try:
-        credentials = ConnectionStringCredentials(value)
-    except Exception:
-        raise UsageError(f"{key} is not a connection string or table") from None
+        credentials = resolve_configuration(spec, sections=tuple(sections))
+    except ConfigFieldMissingException as exc:
+        if dlt.secrets.get(key) is None:
+            raise UsageError(
+                f"the {kind} destination needs its connection: set {env} or [{key}] "
+                "in .dlt/secrets.toml"
+            ) from None
+        missing = ", ".join(f"`{name}`" for name in exc.fields)
+        raise UsageError(
+            f"the {kind} destination is missing {missing} of [{key}] (in .dlt/secrets.toml, "
+            f"or {env}__{exc.fields[0].upper()}, or in the connection string)"
+        ) from None
+    except ConfigValueCannotBeCoercedException as exc:
+        raise UsageError(
+            f"`{exc.field_name}` of [{key}] is not valid for the {kind} destination "
+            f"(expected {getattr(exc.hint, '__name__', exc.hint)})"
+        ) from None
+    except ConfigurationException:
+        raise UsageError(
+            f"[{key}] is not a connection string such as "
+            "postgresql://user:password@host:5432/database, nor a table of its fields"
+        ) from None
     return str(credentials.to_native_representation())
 
 
@@ -164,6 +201,14 @@ def _label(url: str) -> str:
     c = ConnectionStringCredentials(url)
     port = f":{c.port}" if c.port else ""
     return f"postgres://{c.username}@{c.host}{port}/{c.database}"
+
+
+@configspec(init=False)
+class _CatalogCredentials(ConnectionStringCredentials):
+    """DuckLake's catalog, found under `[destination.ducklake.credentials.catalog]`."""
+
+    __section__: ClassVar[str] = "catalog"
+    drivername: str = "postgresql"
 
 
 class AdvisoryLock:
