@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db_help = "DuckDB file (default: $BATCHLENS_DB, else openai_batches.duckdb)"
+    db_help = "DuckDB file (default: $BATCHLENS_DB, else batchlens.duckdb)"
 
     prices_help = (
         "CSV of prices that win over genai-prices' (model,input_mtok,cached_input_mtok,"
@@ -115,6 +115,22 @@ def _parser() -> argparse.ArgumentParser:
     failed.add_argument("--db", help=db_help)
     failed.add_argument("--destination", choices=KINDS, help=destination_help)
     failed.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+
+    sql = commands.add_parser(
+        "sql", help="run read-only SQL against the tables and views", epilog=EPILOG
+    )
+    sql.add_argument("query", help='e.g. "select * from openai_batches.open_batches"')
+    sql.add_argument("--db", help=db_help)
+    sql.add_argument("--destination", choices=KINDS, help=destination_help)
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    notebooks = commands.add_parser(
+        "notebooks", help="copy the Jupyter notebooks into a folder", epilog=EPILOG
+    )
+    notebooks.add_argument("folder", metavar="DIR", help="created if missing")
+    notebooks.add_argument(
+        "--force", action="store_true", help="overwrite notebooks that differ from batchlens'"
+    )
 
     from .simulator.server import DEFAULT_API_KEY
 
@@ -391,6 +407,29 @@ def _failed_requests(args: argparse.Namespace, redact: Redactor) -> int:
     return errors.OK
 
 
+def _sql(args: argparse.Namespace, redact: Redactor) -> int:
+    from .query import render, run_query
+
+    names, found = run_query(_target(args, redact), args.query)
+    if names:
+        print(render(names, found, args.format))
+    return errors.OK
+
+
+def _notebooks(args: argparse.Namespace, redact: Redactor) -> int:
+    from .notebooks_export import export
+
+    folder = Path(args.folder).expanduser().absolute()
+    for path, what in export(folder, force=args.force):
+        print(f"batchlens notebooks: {what} {path}")
+    print(
+        f"batchlens notebooks: open them with `jupyter lab {args.folder}` "
+        "(pip install 'batchlens[notebooks]'); they read $BATCHLENS_DB, else the nearest "
+        "batchlens.duckdb or demo.duckdb in the notebook's folder or up to two above it"
+    )
+    return errors.OK
+
+
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
     import time
 
@@ -414,6 +453,8 @@ COMMANDS = {
     "check": _check,
     "prices": _prices,
     "failed-requests": _failed_requests,
+    "sql": _sql,
+    "notebooks": _notebooks,
     "simulate": _simulate,
     "demo": _demo,
 }

@@ -19,7 +19,10 @@ from batchlens.openai_batches.settings import DEFAULT_ACCOUNT, DEFAULT_BASE_URL
 from .errors import UsageError
 
 SECTION = "sources.openai_batches"
-DEFAULT_DB = "openai_batches.duckdb"
+# dlt's convention, `<pipeline_name>.duckdb`: a file named after the dataset would hold a
+# catalog and a schema both called `openai_batches`, and DuckDB would find
+# `openai_batches.open_batches` ambiguous.
+DEFAULT_DB = "batchlens.duckdb"
 _SECRET_HEADER = re.compile(r"key|auth|token|secret|password|config", re.IGNORECASE)
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _HEADER = re.compile(r"^\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*:\s*(.*?)\s*$")
@@ -48,7 +51,7 @@ def _gateway_holds_the_key(headers: dict[str, str]) -> bool:
 
 
 def database_path(cli_value: str | None) -> Path:
-    """`--db`, else `$BATCHLENS_DB`, else `openai_batches.duckdb` in the working directory."""
+    """`--db`, else `$BATCHLENS_DB`, else `batchlens.duckdb` in the working directory."""
     return Path(cli_value or os.environ.get("BATCHLENS_DB") or DEFAULT_DB).expanduser().absolute()
 
 

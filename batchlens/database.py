@@ -1,12 +1,12 @@
 """Opening a batchlens database: always attached under one catalog name.
 
-DuckDB names a file's catalog after the file, so the default `openai_batches.duckdb`
-holds a catalog `openai_batches` with a schema `openai_batches`, and every two-part name
-such as `openai_batches.batches` is ambiguous ("Ambiguous reference to catalog or
-schema"). batchlens therefore attaches the file as `batchlens_db` and works inside it,
-whatever the file is called, and builds the views with unqualified references, which
-DuckDB binds in the view's own schema: the views work under any catalog name.
-"""
+DuckDB names a file's catalog after the file. The default `batchlens.duckdb` has no
+clash, but a file called after the dataset (`openai_batches.duckdb`, the default of older
+versions) holds a catalog `openai_batches` with a schema `openai_batches`, and every
+two-part name such as `openai_batches.batches` is ambiguous ("Ambiguous reference to
+catalog or schema"). batchlens therefore attaches the file as `batchlens_db` and works
+inside it, whatever the file is called, and builds the views with unqualified references,
+which DuckDB binds in the view's own schema: the views work under any catalog name."""
 
 from __future__ import annotations
 

@@ -80,6 +80,8 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
             return FAILED, f"request failed after retries: {cause}"
         if isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower():
             return LOCKED, duckdb_lock_message(str(cause))
+        if isinstance(cause, duckdb.Error) and "Unable to connect to Postgres" in str(cause):
+            return postgres_connection_failure(str(cause))  # DuckLake's catalog
         if type(cause).__module__.startswith("psycopg2") and type(cause).__name__ in (
             "OperationalError",
             "InterfaceError",
@@ -93,6 +95,11 @@ def postgres_connection_failure(text: str) -> tuple[int, str]:
     first = " ".join(text.split())[:300]
     if "password authentication failed" in text or "does not exist" in text:
         return USAGE, f"the destination refused the connection settings: {first}"
+    if "no password supplied" in text:
+        return USAGE, (
+            "the destination's server wants a password and none is configured: set `password` "
+            "of the destination's credentials in .dlt/secrets.toml"
+        )
     return FAILED, f"cannot reach the destination: {first}"
 
 

@@ -27,10 +27,11 @@ from .errors import UsageError, classify
 from .models import SCHEMA, discover
 
 DB_ENV = "BATCHLENS_DB"
-# The repo's root, found from this file (an editable install) rather than from the working
-# directory: Jupyter runs a notebook in its own folder, `make notebooks` in the root.
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DB = REPO_ROOT / "demo.duckdb"  # what `make demo` writes
+# Looked for in the working folder, then in each folder above it: Jupyter runs a notebook
+# in the notebook's own folder, which is usually below the one holding the database (a
+# folder from `batchlens notebooks DIR`, or batchlens/notebooks/ in a checkout).
+DEFAULT_NAMES = ("batchlens.duckdb", "demo.duckdb")  # the CLI's default, then `make demo`'s
+SEARCH_UP = 2  # folders above: batchlens/notebooks/ reaches a checkout's root; no further
 VIEWS = tuple(model.name for model in discover() if model.layer == "marts")
 NO_DATA = "no data yet"
 STATUSES = (  # lifecycle order, for legends and stacking
@@ -63,10 +64,23 @@ class NoDataError(UsageError):
         return [str(self)]
 
 
-def database_path() -> Path:
-    """`$BATCHLENS_DB`, else the demo database; a relative path is taken from the repo root."""
-    path = Path(os.environ.get(DB_ENV) or DEFAULT_DB).expanduser()
-    return path if path.is_absolute() else REPO_ROOT / path
+def database_path(start: Path | None = None) -> Path:
+    """`$BATCHLENS_DB` (relative to the working folder), else the nearest default database.
+
+    The nearest `batchlens.duckdb` or `demo.duckdb` in the working folder (`start`) or one
+    of the two folders above it; when there is none, `batchlens.duckdb` in the working folder, which
+    `open_db` then reports as missing.
+    """
+    start = (start or Path.cwd()).absolute()
+    configured = os.environ.get(DB_ENV)
+    if configured:
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else start / path
+    for folder in (start, *start.parents[:SEARCH_UP]):
+        for name in DEFAULT_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return start / DEFAULT_NAMES[0]
 
 
 @dataclass(frozen=True)
@@ -165,7 +179,7 @@ def query_df(connection: Any, dialect: str, sql: str, **params: Any) -> pd.DataF
 def open_db(path: Path | str | None = None, destination: str | None = None) -> Database:
     """The database, checked: it exists, has the views and holds batches; else one sentence.
 
-    A DuckDB file (`path`, else $BATCHLENS_DB, else the demo's), or the shared server a
+    A DuckDB file (`path`, else `database_path()`), or the shared server a
     team loads into: `destination="postgres"` or `"ducklake"` (else `[batchlens]
     destination` / $BATCHLENS__DESTINATION), with its connection from dlt's configuration.
     """

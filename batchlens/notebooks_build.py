@@ -24,10 +24,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from .errors import FAILED, OK, USAGE, BatchlensError
-from .notebook import DB_ENV, REPO_ROOT, database_path, open_db
+from .notebook import DB_ENV, database_path, open_db
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
-OUT_DIR = REPO_ROOT / "build" / "notebooks"
+OUT_DIR = Path("build") / "notebooks"  # in the working folder: `make notebooks` runs at the root
 KERNEL = "python3"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": KERNEL}
 CELL_TIMEOUT_S = 300
@@ -132,8 +132,8 @@ def build(db: Path, out: Path, paths: Sequence[Path]) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m batchlens.notebooks_build",
-        description=f"Run notebooks/*.ipynb against ${DB_ENV} (default: the demo database) "
-        "and write them as HTML.",
+        description=f"Run batchlens' notebooks against ${DB_ENV} (default: the nearest "
+        "batchlens.duckdb or demo.duckdb in the working folder or above) and write them as HTML.",
     )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"default: {OUT_DIR}")
     parser.add_argument(

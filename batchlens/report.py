@@ -35,7 +35,6 @@ from .spend import collect_spend, show_spend
 
 FORMATS = ("table", "json")
 WINDOWS = (1, 7, 30)  # days; `--days N` adds N and drops the longer ones
-LONG_FINALIZING_HOURS = 6.0  # finalizing takes minutes; hours means a batch is stuck
 OPEN_BATCHES_SHOWN = 20  # stuck or overdue ones, in the table; JSON lists them all
 OTHER_OPEN_SHOWN = 5  # the oldest of the rest: they need no attention yet
 ERROR_CODES_SHOWN = 10
@@ -49,6 +48,8 @@ REQUIRED_VIEWS = (
     "batch_errors",
     "costs_daily",
     "batch_costs",
+    "failure_rates_trailing",
+    "statuses",
 )
 
 AS_OF = f"""
@@ -59,24 +60,19 @@ select
 from {SCHEMA}.as_of
 """
 
+# Every open status, cancelling included: the table is titled "Open now", not "Active now"
 ACTIVE = f"""
 select
     account,
     status,
+    is_active,
     batches,
     oldest_created_at
 from {SCHEMA}.active_batches
-order by
-    account,
-    case status
-        when 'validating' then 1
-        when 'in_progress' then 2
-        when 'finalizing' then 3
-        when 'cancelling' then 4
-    end
+order by account, lifecycle_order
 """
 
-# Rates over a window are sums of counts over sums of denominators.
+# A window longer than the history is the whole history: its longest row.
 WINDOW_RATES = f"""
 with
 
@@ -84,43 +80,34 @@ windows as (
     select unnest($windows) as days
 ),
 
-accounts as (
-    select distinct account from {SCHEMA}.active_batches
-),
-
-as_of as (
-    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
-),
-
-totals as (
+longest as (
     select
-        windows.days,
-        accounts.account,
-        cast(coalesce(sum(daily.terminal), 0) as bigint) as terminal,
-        cast(coalesce(sum(daily.completed), 0) as bigint) as completed,
-        cast(coalesce(sum(daily.failed), 0) as bigint) as failed,
-        cast(coalesce(sum(daily.expired), 0) as bigint) as expired,
-        cast(coalesce(sum(daily.cancelled), 0) as bigint) as cancelled,
-        cast(coalesce(sum(daily.request_total), 0) as bigint) as request_total,
-        cast(coalesce(sum(daily.request_failed), 0) as bigint) as request_failed
-    from windows
-    cross join accounts
-    cross join as_of
-    left join {SCHEMA}.failure_rates_daily as daily
-        on
-            accounts.account = daily.account
-            and daily.day > as_of.as_of_day - windows.days
-            and daily.day <= as_of.as_of_day
-    group by windows.days, accounts.account
+        account,
+        max(days) as days
+    from {SCHEMA}.failure_rates_trailing
+    group by account
 )
 
 select
-    *,
-    cast(failed as double) / nullif(terminal, 0) as failure_rate,
-    cast(expired as double) / nullif(terminal, 0) as expired_rate,
-    cast(request_failed as double) / nullif(request_total, 0) as request_failure_rate
-from totals
-order by days, account
+    windows.days,
+    rates.account,
+    rates.terminal,
+    rates.completed,
+    rates.failed,
+    rates.expired,
+    rates.cancelled,
+    rates.request_total,
+    rates.request_failed,
+    rates.failure_rate,
+    rates.expired_rate,
+    rates.request_failure_rate
+from windows
+cross join longest
+inner join {SCHEMA}.failure_rates_trailing as rates
+    on
+        longest.account = rates.account
+        and least(windows.days, longest.days) = rates.days
+order by windows.days, rates.account
 """
 
 # Quantiles cannot be added up from daily quantiles: they come from the batches themselves.
@@ -157,8 +144,7 @@ select
     open_batch.hours_in_status,
     open_batch.expires_at,
     open_batch.is_overdue,
-    open_batch.status = 'finalizing'
-    and open_batch.hours_in_status > $long_finalizing_hours as is_long_finalizing
+    open_batch.is_stalled and open_batch.status = 'finalizing' as is_long_finalizing
 from {SCHEMA}.open_batches as open_batch
 inner join {SCHEMA}.batch_facts as facts
     on open_batch.account = facts.account and open_batch.batch_id = facts.batch_id
@@ -173,10 +159,13 @@ OPEN_SUMMARY = f"""
 select
     count(*) as total,
     count(*) filter (where is_overdue) as overdue,
-    count(*) filter (
-        where status = 'finalizing' and hours_in_status > $long_finalizing_hours
-    ) as long_finalizing
+    count(*) filter (where is_stalled and status = 'finalizing') as long_finalizing
 from {SCHEMA}.open_batches
+"""
+
+# The threshold behind `open_batches.is_stalled` for finalizing, for the table's title
+LONG_FINALIZING = f"""
+select stuck_after_hours from {SCHEMA}.statuses where status = 'finalizing'
 """
 
 ERROR_CODES = f"""
@@ -278,20 +267,20 @@ def collect_from(
     execute(connection, dialect, "set TimeZone = 'UTC'")
     _require_views(connection, dialect, label)
     as_of = _rows(connection, dialect, AS_OF)[0]
-    long_finalizing = {"long_finalizing_hours": LONG_FINALIZING_HOURS}
-    (open_summary,) = _rows(connection, dialect, OPEN_SUMMARY, **long_finalizing)
+    (open_summary,) = _rows(connection, dialect, OPEN_SUMMARY)
+    (threshold,) = _rows(connection, dialect, LONG_FINALIZING)
     return {
         "database": label,
         "as_of": as_of["as_of"],
         "as_of_source": as_of["as_of_source"],
         "days": days,
-        "long_finalizing_hours": LONG_FINALIZING_HOURS,
+        "long_finalizing_hours": threshold["stuck_after_hours"],
         "active": _rows(connection, dialect, ACTIVE),
         "windows": _rows(connection, dialect, WINDOW_RATES, windows=windows_for(days)),
         "durations": _rows(connection, dialect, DURATIONS, days=days),
         "open_batches": {
             **open_summary,
-            "batches": _rows(connection, dialect, OPEN_BATCHES, **long_finalizing),
+            "batches": _rows(connection, dialect, OPEN_BATCHES),
         },
         "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
         "spend": collect_spend(connection, dialect, windows_for(days)),
@@ -393,7 +382,7 @@ def render(data: dict[str, Any], console: Console) -> None:
     several = len({row["account"] for row in data["active"]}) > 1
 
     active = _table(
-        "Active now: open batches by status",
+        "Open now, by status",
         [*_if(several, "account"), "status", "batches", "oldest created at"],
     )
     for row in data["active"]:

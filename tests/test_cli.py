@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 import requests
 
@@ -38,7 +39,28 @@ def test_db_defaults_to_batchlens_db_then_the_working_directory(
     assert_matches_history(target, sim)
     result = run_cli("extract", "--base-url", sim.url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert_matches_history(tmp_path / "openai_batches.duckdb", sim)
+    assert_matches_history(tmp_path / "batchlens.duckdb", sim)
+
+
+def test_the_obvious_query_works_on_the_default_file_and_the_old_name_still_works(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """`openai_batches.open_batches` in a plain DuckDB session, as any client opens it."""
+    assert run_cli("extract", "--base-url", sim.url, cwd=tmp_path).returncode == 0
+    expected = sum(
+        b["status"] in ("validating", "in_progress", "finalizing", "cancelling")
+        for b in sim.visible()
+    )
+    with duckdb.connect(str(tmp_path / "batchlens.duckdb"), read_only=True) as con:
+        (count,) = con.execute("select count(*) from openai_batches.open_batches").fetchone()
+    assert count == expected > 0
+    # a file named after the dataset, from before the default changed, keeps working
+    old = tmp_path / "openai_batches.duckdb"
+    assert extract(sim, old).returncode == 0
+    assert_matches_history(old, sim)
+    result = run_cli("report", "--db", str(old), "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["open_batches"]["total"] == expected
 
 
 def test_millisecond_timestamps_are_stored_as_seconds(sim: Simulator, db: Path) -> None:

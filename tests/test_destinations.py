@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from postgres_server import PASSWORD, postgres_bin, postgres_server
 
+from batchlens.models import discover
 from batchlens.simulator.server import Simulator
 from helpers import KEY, cli_env, expected_batches, read_batches, run_cli, summary
 
@@ -278,7 +279,7 @@ def test_models_and_report_on_a_server_destination(
     assert result.returncode == 0, result.stderr
     built = run_cli("models", "--destination", kind, cwd=tmp_path, env=env)
     assert built.returncode == 0, built.stderr
-    assert "built 14 views" in built.stdout and PASSWORD not in built.stdout
+    assert f"built {len(discover())} views" in built.stdout and PASSWORD not in built.stdout
     report = run_cli("report", "--destination", kind, "--format", "json", cwd=tmp_path, env=env)
     assert report.returncode == 0, report.stderr
     assert active_counts(report.stdout) == expected_active(sim)
@@ -287,6 +288,13 @@ def test_models_and_report_on_a_server_destination(
     assert prices.returncode == 0, prices.stderr
     assert "genai-prices" in prices.stdout  # model_prices was written on the server
     assert PASSWORD not in prices.stdout + prices.stderr
+    count = "select count(*) as n from openai_batches.open_batches"
+    query = run_cli("sql", count, "--destination", kind, "--format", "csv", cwd=tmp_path, env=env)
+    assert query.returncode == 0, query.stderr
+    assert query.stdout.splitlines() == ["n", str(sum(expected_active(sim).values()))]
+    write = run_cli("sql", "delete from batches", "--destination", kind, cwd=tmp_path, env=env)
+    assert write.returncode == 2 and write.stderr.startswith("batchlens: the query failed:")
+    assert PASSWORD not in query.stdout + query.stderr + write.stdout + write.stderr
 
 
 def test_notebooks_read_from_a_server_destination(

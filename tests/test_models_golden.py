@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,12 @@ STAGES = (
     "cancelled_at",
 )
 PUBLIC_VIEWS = {
+    "statuses",
     "batch_facts",
     "failure_rates_daily",
+    "failure_rates_weekly",
+    "failure_rates_by_model",
+    "failure_rates_trailing",
     "duration_stats_daily",
     "active_batches",
     "active_batches_hourly",
@@ -340,32 +344,78 @@ def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
-def expected_failure_rates(facts: list[dict]) -> list[dict]:
+def rate_counts(members: list[dict]) -> dict:
+    """Counts and rates of a group of terminal batches, the glossary word for word."""
+    n = {s: sum(1 for f in members if f["status"] == s) for s in TERMINAL}
+    total = sum(f["request_total"] or 0 for f in members)
+    failed = sum(f["request_failed"] or 0 for f in members)
+    return {
+        "terminal": len(members),
+        **n,
+        "failure_rate": ratio(n["failed"], len(members)),
+        "expired_rate": ratio(n["expired"], len(members)),
+        "cancelled_rate": ratio(n["cancelled"], len(members)),
+        "request_total": total,
+        "request_failed": failed,
+        "request_failure_rate": ratio(failed, total),
+    }
+
+
+def expected_rates_by(facts: list[dict], **keys: Callable[[dict], Any]) -> list[dict]:
+    """One row per distinct value of `keys` (name -> how to read it from a batch)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for f in facts:
         if f["is_terminal"]:
-            groups[(f["created_day"], f["account"], f["endpoint"], f["model"])].append(f)
+            groups[tuple(read(f) for read in keys.values())].append(f)
+    return [
+        {**dict(zip(keys, group, strict=True)), **rate_counts(members)}
+        for group, members in groups.items()
+    ]
+
+
+def expected_failure_rates(facts: list[dict]) -> list[dict]:
+    return expected_rates_by(
+        facts,
+        day=lambda f: f["created_day"],
+        account=lambda f: f["account"],
+        endpoint=lambda f: f["endpoint"],
+        model=lambda f: f["model"],
+    )
+
+
+def expected_rates_weekly(facts: list[dict]) -> list[dict]:
+    return expected_rates_by(
+        facts,
+        week=lambda f: f["created_day"] - timedelta(days=f["created_day"].weekday()),
+        account=lambda f: f["account"],
+        endpoint=lambda f: f["endpoint"],
+    )
+
+
+def expected_rates_by_model(facts: list[dict]) -> list[dict]:
+    return expected_rates_by(
+        facts,
+        account=lambda f: f["account"],
+        endpoint=lambda f: f["endpoint"],
+        model=lambda f: f["model"],
+    )
+
+
+def expected_rates_trailing(facts: list[dict], as_of: datetime) -> list[dict]:
+    """Windows of 1 to (days since the account's first batch) days ending on as of's day."""
+    as_of_day = as_of.astimezone(UTC).date()
     rows = []
-    for (day, account, endpoint, model), members in groups.items():
-        n = {s: sum(1 for f in members if f["status"] == s) for s in TERMINAL}
-        total = sum(f["request_total"] or 0 for f in members)
-        failed = sum(f["request_failed"] or 0 for f in members)
-        rows.append(
-            {
-                "day": day,
-                "account": account,
-                "endpoint": endpoint,
-                "model": model,
-                "terminal": len(members),
-                **n,
-                "failure_rate": ratio(n["failed"], len(members)),
-                "expired_rate": ratio(n["expired"], len(members)),
-                "cancelled_rate": ratio(n["cancelled"], len(members)),
-                "request_total": total,
-                "request_failed": failed,
-                "request_failure_rate": ratio(failed, total),
-            }
-        )
+    for account in sorted({f["account"] for f in facts}):
+        mine = [f for f in facts if f["account"] == account]
+        longest = max(1, (as_of_day - min(f["created_day"] for f in mine)).days + 1)
+        for days in range(1, longest + 1):
+            first_day = as_of_day - timedelta(days=days - 1)
+            members = [
+                f for f in mine if f["is_terminal"] and first_day <= f["created_day"] <= as_of_day
+            ]
+            rows.append(
+                {"days": days, "first_day": first_day, "account": account, **rate_counts(members)}
+            )
     return rows
 
 
@@ -408,6 +458,8 @@ def expected_active(facts: list[dict], accounts: Iterable[str]) -> list[dict]:
                     "status": status,
                     "batches": len(members),
                     "oldest_created_at": min((f["created_at"] for f in members), default=None),
+                    "is_active": status in ACTIVE,
+                    "lifecycle_order": OPEN_STATUSES.index(status) + 1,
                 }
             )
     return rows
@@ -456,6 +508,7 @@ def expected_open(facts: list[dict], as_of: datetime) -> list[dict]:
             "finalizing": f["finalizing_at"],
             "cancelling": f["cancelling_at"],
         }[f["status"]]
+        stalled = f["status"] == "finalizing" and as_of - since > timedelta(hours=6)
         rows.append(
             {
                 "batch_id": f["batch_id"],
@@ -466,6 +519,8 @@ def expected_open(facts: list[dict], as_of: datetime) -> list[dict]:
                 "hours_in_status": (as_of - since).total_seconds() / 3600,
                 "expires_at": f["expires_at"],
                 "is_overdue": as_of > f["expires_at"],
+                "is_stalled": stalled,
+                "is_stuck": stalled or as_of > f["expires_at"],
             }
         )
     return rows
@@ -524,14 +579,16 @@ def test_views_have_exactly_the_contract_columns(golden: dict[str, list[dict]]) 
         "duration_p99_s", "duration_mean_s", "duration_max_s", "queue_p50_s",
         "turnaround_p50_s",
     ]  # fmt: skip
-    assert columns["active_batches"] == ["account", "status", "batches", "oldest_created_at"]
+    assert columns["active_batches"] == [
+        "account", "status", "batches", "oldest_created_at", "is_active", "lifecycle_order",
+    ]  # fmt: skip
     assert columns["active_batches_hourly"] == ["hour", "account", "active"]
     assert columns["batch_errors"] == [
         "batch_id", "account", "created_at", "status", "code", "message", "param", "line",
     ]  # fmt: skip
     assert columns["open_batches"] == [
         "batch_id", "account", "status", "created_at", "status_since", "hours_in_status",
-        "expires_at", "is_overdue",
+        "expires_at", "is_overdue", "is_stalled", "is_stuck",
     ]  # fmt: skip
 
 
@@ -567,6 +624,37 @@ def test_batch_facts(golden: dict[str, list[dict]], facts: list[dict]) -> None:
 def test_failure_rates_daily(golden: dict[str, list[dict]], facts: list[dict]) -> None:
     key = ("day", "account", "endpoint", "model")
     assert_rows_equal(golden["failure_rates_daily"], expected_failure_rates(facts), key)
+
+
+def test_failure_rates_weekly(golden: dict[str, list[dict]], facts: list[dict]) -> None:
+    key = ("week", "account", "endpoint")
+    assert_rows_equal(golden["failure_rates_weekly"], expected_rates_weekly(facts), key)
+
+
+def test_failure_rates_by_model(golden: dict[str, list[dict]], facts: list[dict]) -> None:
+    key = ("account", "endpoint", "model")
+    assert_rows_equal(golden["failure_rates_by_model"], expected_rates_by_model(facts), key)
+
+
+def test_failure_rates_trailing(
+    golden: dict[str, list[dict]], facts: list[dict], golden_db: Path
+) -> None:
+    expected = expected_rates_trailing(facts, recorded_as_of(golden_db))
+    assert len(expected) > 30  # the history spans weeks: the running sums are exercised
+    assert_rows_equal(golden["failure_rates_trailing"], expected, ("account", "days"))
+
+
+def test_statuses(golden: dict[str, list[dict]]) -> None:
+    rows = {r["status"]: r for r in golden["statuses"]}
+    assert [s for s, r in sorted(rows.items(), key=lambda i: i[1]["lifecycle_order"])] == [
+        *OPEN_STATUSES, "completed", "failed", "expired", "cancelled",
+    ]  # fmt: skip
+    assert {s for s, r in rows.items() if r["is_active"]} == ACTIVE
+    assert {s for s, r in rows.items() if r["is_terminal"]} == TERMINAL
+    assert {s for s, r in rows.items() if r["is_open"]} == set(OPEN_STATUSES)
+    assert {s: r["stuck_after_hours"] for s, r in rows.items() if r["stuck_after_hours"]} == {
+        "finalizing": 6.0
+    }
 
 
 def test_duration_stats_daily(golden: dict[str, list[dict]], facts: list[dict]) -> None:
@@ -726,7 +814,10 @@ def test_hand_worked_active_batches(golden: dict[str, list[dict]]) -> None:
         "status": "validating",
         "batches": 0,
         "oldest_created_at": None,
+        "is_active": True,
+        "lifecycle_order": 1,
     }
+    assert got[("default", "cancelling")]["is_active"] is False  # open, not active
 
 
 def test_hand_worked_active_batches_hourly(golden: dict[str, list[dict]]) -> None:
@@ -794,8 +885,11 @@ def test_views_on_an_account_without_any_batch(tmp_path: Path) -> None:
     extract(db, [])
     assert set(build_models(db)) >= PUBLIC_VIEWS
     got = views(db)
-    for view in PUBLIC_VIEWS - {"active_batches"}:
+    for view in PUBLIC_VIEWS - {"active_batches", "statuses", "failure_rates_trailing"}:
         assert got[view] == [], view
+    assert len(got["statuses"]) == 8
+    (window,) = got["failure_rates_trailing"]  # the account's one-day window: nothing in it
+    assert (window["days"], window["terminal"], window["failure_rate"]) == (1, 0, None)
     assert sorted((r["status"], r["batches"]) for r in got["active_batches"]) == sorted(
         (status, 0) for status in OPEN_STATUSES
     )

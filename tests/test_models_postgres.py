@@ -52,6 +52,7 @@ PG_TYPES = {
     "character varying": "VARCHAR",
     "text": "VARCHAR",
     "bigint": "BIGINT",
+    "integer": "INTEGER",
     "double precision": "DOUBLE",
     "boolean": "BOOLEAN",
     "date": "DATE",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from batchlens.config import Account
 from batchlens.extract import run_extraction
 from batchlens.notebooks_build import clean, kernel_manager, main, notebooks, run, to_html
 from batchlens.simulator.server import Simulator
-from helpers import KEY
+from helpers import KEY, cli_env, run_cli
 
 NOTEBOOKS = notebooks()
 PLOT_TAG = "plot"
@@ -118,13 +120,72 @@ def test_missing_database_is_one_sentence(tmp_path: Path) -> None:
     assert error.evalue.count(". ") == 0 and error.evalue.endswith(".")
 
 
-def test_default_is_the_demo_database_at_the_repo_root(db_env: pytest.MonkeyPatch) -> None:
-    root = Path(__file__).resolve().parents[1]
-    assert nb.database_path() == root / "demo.duckdb"
+def test_default_is_the_nearest_database_at_or_above_the_working_folder(
+    db_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No repo checkout needed: a notebook runs in its own folder, the database is near."""
+    here = tmp_path / "project" / "notebooks"
+    here.mkdir(parents=True)
+    assert nb.database_path(here) == here / "batchlens.duckdb"  # none: reported as missing
+    (tmp_path / "project" / "demo.duckdb").touch()
+    assert nb.database_path(here) == tmp_path / "project" / "demo.duckdb"
+    (tmp_path / "project" / "batchlens.duckdb").touch()
+    assert nb.database_path(here) == tmp_path / "project" / "batchlens.duckdb"
+    (here / "demo.duckdb").touch()
+    assert nb.database_path(here) == here / "demo.duckdb"  # the nearest folder wins
     db_env.setenv(nb.DB_ENV, "elsewhere/mine.duckdb")
-    assert nb.database_path() == root / "elsewhere" / "mine.duckdb"
+    assert nb.database_path(here) == here / "elsewhere" / "mine.duckdb"
     db_env.setenv(nb.DB_ENV, "/data/batches.duckdb")
-    assert nb.database_path() == Path("/data/batches.duckdb")
+    assert nb.database_path(here) == Path("/data/batches.duckdb")
+    db_env.chdir(here)
+    db_env.delenv(nb.DB_ENV)
+    assert nb.database_path() == here / "demo.duckdb"
+
+
+def test_the_notebooks_command_copies_them_out_and_keeps_the_users_edits(tmp_path: Path) -> None:
+    folder = tmp_path / "my notebooks"
+    result = run_cli("notebooks", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for path in NOTEBOOKS:
+        assert (folder / path.name).read_bytes() == path.read_bytes()
+        assert f"written {folder / path.name}" in result.stdout
+    again = run_cli("notebooks", str(folder), cwd=tmp_path)
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    edited = folder / NOTEBOOKS[0].name
+    edited.write_text("my own work")
+    refused = run_cli("notebooks", str(folder), cwd=tmp_path)
+    assert refused.returncode == 2
+    (line,) = refused.stderr.splitlines()
+    assert NOTEBOOKS[0].name in line and "--force" in line
+    assert edited.read_text() == "my own work"
+    forced = run_cli("notebooks", str(folder), "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert edited.read_bytes() == NOTEBOOKS[0].read_bytes()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert run_cli("notebooks", str(a_file), cwd=tmp_path).returncode == 2
+
+
+def test_a_copied_notebook_finds_the_database_above_its_folder(
+    tmp_path: Path, loaded_db: Path
+) -> None:
+    """What the notebooks' first cell does, in a kernel's working folder: no checkout."""
+    folder = tmp_path / "work"
+    assert run_cli("notebooks", str(folder), cwd=tmp_path).returncode == 0
+    shutil.copy(loaded_db, tmp_path / "batchlens.duckdb")
+    env = {k: v for k, v in cli_env().items() if k != nb.DB_ENV}
+    first_cell = "from batchlens import notebook as nb; print(nb.open_db().path)"
+    result = subprocess.run(
+        [sys.executable, "-c", first_cell],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "batchlens.duckdb")
 
 
 def test_databases_that_cannot_answer(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def test_days_sets_the_horizon(loaded: Path) -> None:
 
 def test_table_report(loaded: Path) -> None:
     text = report(loaded)
-    for title in ("Active now", "Terminal batches by window", "Completed batches, last 30 d",
+    for title in ("Open now", "Terminal batches by window", "Completed batches, last 30 d",
                   "Open batches: 4, 2 overdue, 1 finalizing > 6 h",
                   "Most common error codes, last 30 d"):  # fmt: skip
         assert title in text, title

@@ -14,6 +14,12 @@ extractions as (
 
 ),
 
+statuses as (
+
+    select * from openai_batches.statuses
+
+),
+
 batches_by_status as (
 
     select
@@ -36,21 +42,12 @@ accounts as (
 
 open_statuses as (
 
-    select statuses.status
-    from (
-        values
-        ('validating'),
-        ('in_progress'),
-        ('finalizing'),
-        ('cancelling')
-    ) as statuses (status)
-
-),
-
-open_counts as (
-
-    select * from batches_by_status
-    where status in ('validating', 'in_progress', 'finalizing', 'cancelling')
+    select
+        status,
+        lifecycle_order,
+        is_active
+    from statuses
+    where is_open
 
 ),
 
@@ -59,14 +56,16 @@ every_account_and_status as (
     select
         accounts.account,
         open_statuses.status,
-        open_counts.oldest_created_at,
-        coalesce(open_counts.batches, 0) as batches
+        open_statuses.lifecycle_order,
+        open_statuses.is_active,
+        batches_by_status.oldest_created_at,
+        coalesce(batches_by_status.batches, 0) as batches
     from accounts
     cross join open_statuses
-    left join open_counts
+    left join batches_by_status
         on
-            accounts.account = open_counts.account
-            and open_statuses.status = open_counts.status
+            accounts.account = batches_by_status.account
+            and open_statuses.status = batches_by_status.status
 
 ),
 
@@ -76,7 +75,9 @@ final as (
         account,
         status,
         batches,
-        oldest_created_at
+        oldest_created_at,
+        is_active,
+        lifecycle_order
     from every_account_and_status
 
 )

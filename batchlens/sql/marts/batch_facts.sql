@@ -25,6 +25,12 @@ request_errors as (
 
 ),
 
+statuses as (
+
+    select * from openai_batches.statuses
+
+),
+
 errors_per_batch as (
 
     select
@@ -67,18 +73,15 @@ request_errors_per_batch as (
 
 lifecycle as (
 
+    -- a status word the statuses relation does not know is open, neither active nor terminal
     select
-        *,
-        coalesce(
-            status in ('completed', 'failed', 'expired', 'cancelled'),
-            false
-        ) as is_terminal,
-        coalesce(
-            status in ('validating', 'in_progress', 'finalizing'),
-            false
-        ) as is_active,
-        status = 'completed' as is_completed
+        batches.*,
+        coalesce(statuses.is_terminal, false) as is_terminal,
+        coalesce(statuses.is_active, false) as is_active,
+        batches.status = 'completed' as is_completed
     from batches
+    left join statuses
+        on batches.status = statuses.status
 
 ),
 

@@ -14,6 +14,12 @@ as_of as (
 
 ),
 
+statuses as (
+
+    select * from openai_batches.statuses
+
+),
+
 open_batches as (
 
     select
@@ -40,10 +46,22 @@ measured as (
 
     select
         open_batches.*,
+        statuses.stuck_after_hours,
         (epoch(as_of.as_of) - epoch(open_batches.status_since)) / 3600 as hours_in_status,
         coalesce(as_of.as_of > open_batches.expires_at, false) as is_overdue
     from open_batches
     cross join as_of
+    left join statuses
+        on open_batches.status = statuses.status
+
+),
+
+flagged as (
+
+    select
+        *,
+        coalesce(hours_in_status > stuck_after_hours, false) as is_stalled
+    from measured
 
 ),
 
@@ -57,8 +75,10 @@ final as (
         status_since,
         hours_in_status,
         expires_at,
-        is_overdue
-    from measured
+        is_overdue,
+        is_stalled,
+        is_overdue or is_stalled as is_stuck
+    from flagged
 
 )
 
