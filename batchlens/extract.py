@@ -25,7 +25,7 @@ import duckdb
 from batchlens.openai_batches import openai_batches
 from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
 
-from .config import Account
+from .config import Account, Parallelism, parallelism
 from .destinations import Target
 from .errors import UsageError, classify
 from .models import build_models
@@ -136,6 +136,40 @@ def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
         )
 
 
+# Providers whose list cursor is a batch id, so a segment can start at any loaded batch.
+# The others (page tokens, everything in one page) read a `--full` run in one pass.
+SEGMENTED_PROVIDERS = (None, "openai", "azure-openai")
+
+
+def _segment_starts(pipeline: dlt.Pipeline, account: str, segments: int) -> list[tuple[str, int]]:
+    """Loaded batches spaced evenly through the account's history, newest first.
+
+    Empty on a first run: there is nothing to start from, and the list is read in one pass.
+    """
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name(BATCHES_TABLE)
+            ((total,),) = client.execute_sql(
+                f"select count(*) from {table} where account = %s", account
+            )
+            positions = sorted({total * i // segments + 1 for i in range(1, segments)})
+            if total < segments:
+                return []
+            marks = ", ".join(["%s"] * len(positions))
+            found = client.execute_sql(
+                "select id, cast(extract(epoch from created_at) as bigint) from ("
+                "select id, created_at, row_number() over "
+                "(order by created_at desc, id desc) as n "
+                f"from {table} where account = %s and created_at is not null) as ranked "
+                f"where n in ({marks}) order by n",
+                account,
+                *positions,
+            )
+    except Exception:  # no table yet: the first run
+        return []
+    return [(str(batch_id), int(created)) for batch_id, created in found or []]
+
+
 @dataclass
 class AccountRun:
     """One account's outcome: a summary, or the error that stopped it."""
@@ -173,6 +207,7 @@ def extract_accounts(
     """
     target = db if isinstance(db, Target) else Target("duckdb", label=str(db), db=db)
     target.check()
+    parallel = parallelism()
     target.state_dir().mkdir(parents=True, exist_ok=True)
     runs: list[AccountRun] = []
     with target.lock(), contextlib.closing(_open_database(target)) as connection:
@@ -183,7 +218,7 @@ def extract_accounts(
             pipeline.run()
         for account in accounts:
             try:
-                summary = _extract_one(pipeline, account, full, progress)
+                summary = _extract_one(pipeline, account, full, progress, parallel)
                 runs.append(AccountRun(account.name, summary))
             except Exception as exc:
                 # Only an extraction failure is isolated: a package stuck in load would make
@@ -203,9 +238,16 @@ def _extract_one(
     account: Account,
     full: bool,
     progress: Callable[[int, int], None] | None,
+    parallel: Parallelism,
 ) -> Summary:
     started = time.monotonic()
     before = _row_counts(pipeline)
+    segments = parallel.full_segments
+    starts = (
+        _segment_starts(pipeline, account.name, segments)
+        if full and segments > 1 and account.provider in SEGMENTED_PROVIDERS
+        else []
+    )
     source = openai_batches(
         api_key=account.api_key,
         base_url=account.base_url,
@@ -214,6 +256,9 @@ def _extract_one(
         account=account.name,
         full=full,
         progress=progress,
+        retrieve_concurrency=parallel.retrieve_concurrency,
+        full_segments=segments,
+        segment_starts=starts,
     )
     info = pipeline.run(source)
     after = _row_counts(pipeline)

@@ -12,6 +12,7 @@ from dlt.common.schema.typing import TColumnSchema
 
 from .api_client import BatchesApi
 from .incremental import AccountProgress
+from .parallel import retrieve_all, segmented_pages
 from .settings import (
     BATCHES_TABLE,
     DEFAULT_ACCOUNT,
@@ -54,10 +55,39 @@ def openai_batches(
     account: str = DEFAULT_ACCOUNT,
     full: bool = False,
     progress: Any = None,
+    retrieve_concurrency: int = 8,
+    full_segments: int = 4,
+    segment_starts: list[tuple[str, int]] | None = None,
 ) -> Any:
-    """Every batch of one account. `full` re-reads every page (the weekly reconcile)."""
-    api = BatchesApi(base_url, api_key, provider=provider, headers=headers)
-    return batches(api, account=account, full=full, progress=progress)
+    """Every batch of one account. `full` re-reads every page (the weekly reconcile).
+
+    `retrieve_concurrency` open batches are retrieved at once (1: one after another).
+    `segment_starts`: (id, created_at) of loaded batches, newest first, where a `full` run
+    starts reading segments of the list at once (see `parallel.segmented_pages`); without
+    them, or with `full_segments` 1, the list is read from the top in one pass.
+    """
+    for name, value in (
+        ("retrieve_concurrency", retrieve_concurrency),
+        ("full_segments", full_segments),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    api = BatchesApi(
+        base_url,
+        api_key,
+        provider=provider,
+        headers=headers,
+        connections=max(10, retrieve_concurrency, full_segments),
+    )
+    starts = list(segment_starts or [])[: full_segments - 1] if full else []
+    return batches(
+        api,
+        account=account,
+        full=full,
+        progress=progress,
+        retrieve_concurrency=retrieve_concurrency,
+        segment_starts=starts,
+    )
 
 
 # Merge, not append: a batch is a mutable object that changes status for days, and the
@@ -95,6 +125,8 @@ def batches(
     account: str = DEFAULT_ACCOUNT,
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    retrieve_concurrency: int = 1,
+    segment_starts: list[tuple[str, int]] | None = None,
 ) -> Iterator[Any]:
     started_at = time.time()
     accounts = dlt.current.resource_state().setdefault("accounts", {})
@@ -104,9 +136,13 @@ def batches(
 
     def refreshed() -> Iterator[list[dict]]:
         """New pages, then the batches open last time that the pages did not bring."""
-        yield from api.pages(on_page=progress, stop=run.stop_rule())
-        for batch_id in run.open_to_retrieve():  # asked once every page is observed
-            batch = api.retrieve(batch_id)
+        if segment_starts:
+            yield from segmented_pages(api, segment_starts, on_page=progress)
+        else:
+            yield from api.pages(on_page=progress, stop=run.stop_rule())
+        # asked once every page is observed
+        retrieved = retrieve_all(api, run.open_to_retrieve(), retrieve_concurrency)
+        for batch_id, batch in retrieved:
             if batch is None:
                 run.forget(batch_id)
             else:
