@@ -229,7 +229,7 @@ def extract_accounts(
         # With every account failed there may be nothing to build on, and the real failure
         # must not be hidden behind a model error.
         if build_views and any(run.summary is not None for run in runs):
-            build_models(connection, dialect=target.dialect)
+            build_models(connection, dialect=target.dialect, only_if_changed=True)
     return runs
 
 

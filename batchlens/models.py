@@ -10,10 +10,12 @@ them as they are applied (see `dialects`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import heapq
 import logging
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -34,7 +36,7 @@ from batchlens.openai_batches.settings import (
 )
 
 from .database import connect
-from .dialects import DUCKDB, POSTGRES, check_dialect, dialect_of, rows, transpile
+from .dialects import DUCKDB, POSTGRES, check_dialect, dialect_of, execute, rows, transpile
 from .errors import BatchlensError, UsageError
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,11 @@ SOURCE_COLUMNS: dict[str, dict[str, str]] = {
         "_dlt_id": "varchar",
     },
 }
+
+# One row: the fingerprint of what the views were last built from (every model's SQL, the
+# loaded tables' columns and types, the dialect). An extraction that changed none of them
+# skips the build: the views read the tables when queried, so new rows need no rebuild.
+BUILT_FROM_TABLE = "_batchlens_views"
 
 _COMMENT = re.compile(r"--[^\n]*")
 _REFERENCE = re.compile(rf"\b{SCHEMA}\.(\w+)\b")
@@ -163,8 +170,12 @@ def build_models(
     db: Path | Any,
     root: Path | None = None,
     dialect: str = DUCKDB,
+    only_if_changed: bool = False,
 ) -> list[str]:
     """Create or replace every view, all or none; returns the view names in build order.
+
+    With `only_if_changed`, nothing is done (and [] returned) when the views exist and were
+    built from the same SQL files and the same loaded tables' columns and types.
 
     `db` is a DuckDB file, or an open connection: DuckDB's, or psycopg2's with `dialect`
     "postgres" (the models are then translated by sqlglot, see `dialects`).
@@ -179,18 +190,24 @@ def build_models(
         if not Path(db).is_file():
             raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
         with contextlib.closing(connect(Path(db))) as connection:
-            return _build(connection, DUCKDB, models, str(db))
+            return _build(connection, DUCKDB, models, str(db), only_if_changed)
     if dialect_of(db) != dialect:
         raise UsageError(f"build_models got a {dialect_of(db)} connection with dialect {dialect}")
-    return _build(db, dialect, models, "the database" if dialect != DUCKDB else str(db))
+    label = "the database" if dialect != DUCKDB else str(db)
+    return _build(db, dialect, models, label, only_if_changed)
 
 
-def _build(connection: Any, dialect: str, models: list[Model], label: str) -> list[str]:
+def _build(
+    connection: Any, dialect: str, models: list[Model], label: str, only_if_changed: bool = False
+) -> list[str]:
     loaded = _source_columns(connection, dialect)
     if loaded is None:
         raise UsageError(
             f"no batches have been loaded into {label} yet; run `batchlens extract` first"
         )
+    fingerprint = _fingerprint(models, loaded, dialect)
+    if only_if_changed and _built_from(connection, dialect, models) == fingerprint:
+        return []
     substitutes = {
         table: relation
         for table in SOURCE_COLUMNS
@@ -203,7 +220,61 @@ def _build(connection: Any, dialect: str, models: list[Model], label: str) -> li
         _create_duckdb(connection, bodies)
     else:
         _create_postgres(connection, bodies)
+    _remember_built_from(connection, dialect, fingerprint)
     return [model.name for model in models]
+
+
+def _fingerprint(models: list[Model], loaded: dict[str, dict[str, str]], dialect: str) -> str:
+    digest = hashlib.sha256(dialect.encode())
+    for model in sorted(models, key=lambda m: m.name):
+        digest.update(f"\0{model.layer}/{model.name}\0{model.sql}".encode())
+    for table in sorted(SOURCE_COLUMNS):  # the tables the models read, not the marker
+        for column, kind in sorted(loaded.get(table, {}).items()):
+            digest.update(f"\0{table}.{column}:{kind}".encode())
+    return digest.hexdigest()
+
+
+def _built_from(connection: Any, dialect: str, models: list[Model]) -> str | None:
+    """The fingerprint of the last build, or None when a view is missing or none is known."""
+    try:
+        _, found = rows(
+            connection,
+            dialect,
+            "select count(*) from information_schema.tables where table_schema = $schema "
+            "and table_catalog = current_database() and table_type = 'VIEW' "
+            f"and table_name in ({', '.join(repr(m.name) for m in models)})",
+            {"schema": SCHEMA},
+        )
+        if found[0][0] != len(models):
+            return None
+        _, found = rows(connection, dialect, f"select fingerprint from {SCHEMA}.{BUILT_FROM_TABLE}")
+    except (duckdb.Error, sqlglot.errors.SqlglotError, _postgres_error()):
+        if dialect != DUCKDB and not connection.autocommit:
+            connection.rollback()  # a failed statement poisons the rest of the transaction
+        return None
+    return found[0][0] if len(found) == 1 else None
+
+
+def _remember_built_from(connection: Any, dialect: str, fingerprint: str) -> None:
+    table = f"{SCHEMA}.{BUILT_FROM_TABLE}"
+    execute(connection, dialect, f"create table if not exists {table} (fingerprint varchar)")
+    execute(connection, dialect, f"delete from {table}")
+    execute(
+        connection,
+        dialect,
+        f"insert into {table} values ($fingerprint)",
+        {"fingerprint": fingerprint},
+    )
+    if dialect != DUCKDB and not connection.autocommit:
+        connection.commit()
+
+
+def _postgres_error() -> type[Exception]:
+    try:
+        import psycopg2
+    except ImportError:  # the postgres extra is not installed: no such connection exists
+        return duckdb.Error
+    return psycopg2.Error
 
 
 def _body(model: Model, substitutes: dict[str, str], dialect: str) -> str:
@@ -276,8 +347,8 @@ def _model_error(model: Model, exc: Exception) -> BatchlensError:
     return BatchlensError(f"model {model.name} ({model.path}): {first_line}")
 
 
-def _source_columns(connection: Any, dialect: str) -> dict[str, set[str]] | None:
-    """The loaded tables of the dataset and their columns; None when there is no schema."""
+def _source_columns(connection: Any, dialect: str) -> dict[str, dict[str, str]] | None:
+    """The loaded tables of the dataset, their columns and types; None when there is no schema."""
     _, found = rows(
         connection,
         dialect,
@@ -290,19 +361,21 @@ def _source_columns(connection: Any, dialect: str) -> dict[str, set[str]] | None
     _, found = rows(
         connection,
         dialect,
-        "select c.table_name, c.column_name from information_schema.columns as c "
+        "select c.table_name, c.column_name, c.data_type from information_schema.columns as c "
         "join information_schema.tables as t using (table_catalog, table_schema, table_name) "
         "where c.table_catalog = current_database() and c.table_schema = $schema "
         "and t.table_type = 'BASE TABLE'",
         {"schema": SCHEMA},
     )
-    columns: dict[str, set[str]] = {}
-    for table, column in found:
-        columns.setdefault(table, set()).add(column)
+    columns: dict[str, dict[str, str]] = {}
+    for table, column, kind in found:
+        columns.setdefault(table, {})[column] = str(kind)
     return columns
 
 
-def completed_relation(table: str, present: set[str] | None, dialect: str = DUCKDB) -> str | None:
+def completed_relation(
+    table: str, present: Collection[str] | None, dialect: str = DUCKDB
+) -> str | None:
     """What a model reads instead of `table` when the table or some of its columns are missing.
 
     A first extraction that found no batch creates no table, and a table loaded by an older

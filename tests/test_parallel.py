@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from batchlens.config import Account
+from batchlens.config import Account, Parallelism, parallelism
+from batchlens.errors import UsageError
 from batchlens.extract import run_extraction
 from batchlens.openai_batches.api_client import BatchesApi, BatchesApiError
 from batchlens.openai_batches.parallel import retrieve_all, segmented_pages
@@ -213,9 +214,19 @@ def test_a_failing_retrieve_fails_the_run_cleanly(tmp_path: Path) -> None:
     assert snapshot(db) == before
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "many", "65"])
-def test_a_bad_concurrency_setting_is_a_usage_error(sim: Simulator, db: Path, value: str) -> None:
-    run = extract(sim, db, env=cli_env(SOURCES__OPENAI_BATCHES__RETRIEVE_CONCURRENCY=value))
+def test_a_bad_concurrency_setting_is_a_usage_error(sim: Simulator, db: Path) -> None:
+    run = extract(sim, db, env=cli_env(SOURCES__OPENAI_BATCHES__RETRIEVE_CONCURRENCY="0"))
     assert run.returncode == 2
     assert "retrieve_concurrency" in run.stderr and run.stderr.count("\n") == 1
     assert not db.exists()
+
+
+@pytest.mark.parametrize("value", ["-2", "many", "65", "2.5"])
+def test_parallel_settings_are_whole_numbers_from_1_to_64(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", value)
+    with pytest.raises(UsageError, match="full_segments"):
+        parallelism()
+    monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", "2")
+    assert parallelism() == Parallelism(retrieve_concurrency=8, full_segments=2)
