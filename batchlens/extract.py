@@ -27,6 +27,7 @@ from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRA
 
 from .config import Account, Parallelism, parallelism
 from .destinations import Target
+from .dialects import DUCKDB, rows
 from .errors import UsageError, classify
 from .models import build_models
 
@@ -111,29 +112,44 @@ def _open_database(target: Target) -> Any:
         raise UsageError(f"cannot open the database {target.label}: {message}") from None
 
 
-def _row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
-    try:
-        with pipeline.sql_client() as client:
-            rows = client.execute_sql(
-                f"select account, count(*) from {client.make_qualified_table_name(BATCHES_TABLE)} "
-                "group by account"
-            )
-    except Exception:  # no dataset yet: the first run
-        return {}
-    return {account: count for account, count in rows or []}
+@dataclass
+class _Reader:
+    """Queries on the run's own connection: a dlt SQL client costs a config resolution each."""
+
+    connection: Any
+    dialect: str
+
+    def __call__(self, sql: str, **params: Any) -> list[tuple]:
+        try:
+            return list(rows(self.connection, self.dialect, sql, params)[1])
+        finally:
+            if self.dialect != DUCKDB and not self.connection.autocommit:
+                self.connection.rollback()  # holds no lock while dlt loads
+
+    def tolerant(self, sql: str, **params: Any) -> list[tuple] | None:
+        """None when the query fails: no table yet, on the first run."""
+        try:
+            return self(sql, **params)
+        except Exception:
+            return None
 
 
-def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
+def _row_counts(read: _Reader) -> dict[str, int]:
+    found = read.tolerant(
+        f"select account, count(*) from {DATASET_NAME}.{BATCHES_TABLE} group by 1"
+    )
+    return {account: count for account, count in found or []}
+
+
+def _run_rows(read: _Reader, load_ids: list[str]) -> list[tuple]:
     if not load_ids:
         return []
-    with pipeline.sql_client() as client:
-        table = client.make_qualified_table_name(EXTRACTIONS_TABLE)
-        marks = ", ".join(["%s"] * len(load_ids))
-        return client.execute_sql(
-            "select list_requests, retrieve_requests, http_attempts, status_changes, still_open "
-            f"from {table} where _dlt_load_id in ({marks})",
-            *load_ids,
-        )
+    marks = ", ".join(f"$id{i}" for i in range(len(load_ids)))
+    return read(
+        "select list_requests, retrieve_requests, http_attempts, status_changes, still_open "
+        f"from {DATASET_NAME}.{EXTRACTIONS_TABLE} where _dlt_load_id in ({marks})",
+        **{f"id{i}": load_id for i, load_id in enumerate(load_ids)},
+    )
 
 
 # Providers whose list cursor is a batch id, so a segment can start at any loaded batch.
@@ -141,33 +157,28 @@ def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
 SEGMENTED_PROVIDERS = (None, "openai", "azure-openai")
 
 
-def _segment_starts(pipeline: dlt.Pipeline, account: str, segments: int) -> list[tuple[str, int]]:
+def _segment_starts(read: _Reader, account: str, segments: int) -> list[tuple[str, int]]:
     """Loaded batches spaced evenly through the account's history, newest first.
 
     Empty on a first run: there is nothing to start from, and the list is read in one pass.
     """
-    try:
-        with pipeline.sql_client() as client:
-            table = client.make_qualified_table_name(BATCHES_TABLE)
-            ((total,),) = client.execute_sql(
-                f"select count(*) from {table} where account = %s", account
-            )
-            positions = sorted({total * i // segments + 1 for i in range(1, segments)})
-            if total < segments:
-                return []
-            marks = ", ".join(["%s"] * len(positions))
-            found = client.execute_sql(
-                "select id, cast(extract(epoch from created_at) as bigint) from ("
-                "select id, created_at, row_number() over "
-                "(order by created_at desc, id desc) as n "
-                f"from {table} where account = %s and created_at is not null) as ranked "
-                f"where n in ({marks}) order by n",
-                account,
-                *positions,
-            )
-    except Exception:  # no table yet: the first run
+    table = f"{DATASET_NAME}.{BATCHES_TABLE}"
+    counted = read.tolerant(
+        f"select count(*) from {table} where account = $account", account=account
+    )
+    total = counted[0][0] if counted else 0
+    if total < segments:
         return []
-    return [(str(batch_id), int(created)) for batch_id, created in found or []]
+    positions = {f"n{i}": total * i // segments + 1 for i in range(1, segments)}
+    found = read(
+        "select id, cast(extract(epoch from created_at) as bigint) from ("
+        "select id, created_at, row_number() over (order by created_at desc, id desc) as n "
+        f"from {table} where account = $account and created_at is not null) as ranked "
+        f"where n in ({', '.join('$' + name for name in positions)}) order by n",
+        account=account,
+        **positions,
+    )
+    return [(str(batch_id), int(created)) for batch_id, created in found]
 
 
 @dataclass
@@ -218,7 +229,8 @@ def extract_accounts(
             pipeline.run()
         for account in accounts:
             try:
-                summary = _extract_one(pipeline, account, full, progress, parallel)
+                read = _Reader(connection, target.dialect)
+                summary = _extract_one(pipeline, read, account, full, progress, parallel)
                 runs.append(AccountRun(account.name, summary))
             except Exception as exc:
                 # Only an extraction failure is isolated: a package stuck in load would make
@@ -235,16 +247,17 @@ def extract_accounts(
 
 def _extract_one(
     pipeline: dlt.Pipeline,
+    read: _Reader,
     account: Account,
     full: bool,
     progress: Callable[[int, int], None] | None,
     parallel: Parallelism,
 ) -> Summary:
     started = time.monotonic()
-    before = _row_counts(pipeline)
+    before = _row_counts(read)
     segments = parallel.full_segments
     starts = (
-        _segment_starts(pipeline, account.name, segments)
+        _segment_starts(read, account.name, segments)
         if full and segments > 1 and account.provider in SEGMENTED_PROVIDERS
         else []
     )
@@ -261,9 +274,9 @@ def _extract_one(
         segment_starts=starts,
     )
     info = pipeline.run(source)
-    after = _row_counts(pipeline)
+    after = _row_counts(read)
     summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
-    for lists, retrieves, attempts, changes, still_open in _run_rows(pipeline, info.loads_ids):
+    for lists, retrieves, attempts, changes, still_open in _run_rows(read, info.loads_ids):
         summary.pages += lists
         summary.requests += lists + retrieves
         summary.retries += max(0, attempts - lists - retrieves)
