@@ -120,15 +120,15 @@ def test_full_run_in_segments_matches_the_api_and_the_first_run_is_one_pass(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "s.duckdb"
-    with Simulator(batches=2_500, seed=9, api_key=KEY, latency=0.01) as sim:
+    with Simulator(batches=3_000, seed=9, api_key=KEY, latency=0.01) as sim:
         first = extract(sim, db)
         assert first.returncode == 0, first.stderr
         afters = [q.get("after") for _, path, q, _ in sim.requests if path == LIST_PATH]
-        assert len(afters) == 25 and afters[0] is None and all(afters[1:])  # one chain
+        assert len(afters) == 30 and afters[0] is None and all(afters[1:])  # one chain
         visible = sim.visible()
         sim.advance(86_400)
         sim.add_batches(120, same_second=False)
-        sim.delete_batches([visible[i]["id"] for i in (0, 624, 625, 626, 1250, 1875, 2499)])
+        sim.delete_batches([visible[i]["id"] for i in (0, 999, 1000, 1001, 1500, 2999)])
         sim.reset_requests()
         full = extract(sim, db, "--full")
         assert full.returncode == 0, full.stderr
@@ -142,7 +142,7 @@ def test_full_run_in_segments_matches_the_api_and_the_first_run_is_one_pass(
         assert summary(full)["pages"] == len(list_afters)
     stored = snapshot_ids(db)
     assert stored_now <= stored
-    assert stored - stored_now == {visible[i]["id"] for i in (0, 624, 625, 626, 1250, 1875, 2499)}
+    assert stored - stored_now == {visible[i]["id"] for i in (0, 999, 1000, 1001, 1500, 2999)}
     assert_matches_subset(db, now)
 
 
