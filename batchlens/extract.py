@@ -119,6 +119,9 @@ def _duckdb_settings(target: Target) -> dict[str, str]:
 
 def _open_database(target: Target) -> Any:
     """Fails fast, before extracting, when another process has the file open."""
+    settings = _duckdb_settings(target) if target.kind != "postgres" else {}
+    with contextlib.closing(duckdb.connect()) as scratch:  # a bad value creates no file
+        _apply(scratch, settings)
     try:
         connection = target.connect()
     except duckdb.Error as exc:
@@ -127,15 +130,17 @@ def _open_database(target: Target) -> Any:
             raise
         message = str(exc).splitlines()[0]
         raise UsageError(f"cannot open the database {target.label}: {message}") from None
-    if target.kind != "postgres":
-        for name, value in _duckdb_settings(target).items():
-            try:
-                connection.execute(f"set {name} = '{value.replace(chr(39), chr(39) * 2)}'")
-            except duckdb.Error as exc:
-                connection.close()
-                message = str(exc).splitlines()[0]
-                raise UsageError(f"[batchlens] duckdb_{name} = {value!r}: {message}") from None
+    _apply(connection, settings)
     return connection
+
+
+def _apply(connection: duckdb.DuckDBPyConnection, settings: dict[str, str]) -> None:
+    for name, value in settings.items():
+        try:
+            connection.execute(f"set {name} = '{value.replace(chr(39), chr(39) * 2)}'")
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            raise UsageError(f"[batchlens] duckdb_{name} = {value!r}: {message}") from None
 
 
 @dataclass
