@@ -100,21 +100,24 @@ def drop_handed_over_packages(working_dir: Path) -> None:
             shutil.rmtree(package)
 
 
-# The merge of a run's rows into the table is DuckDB's only sizeable work. One thread and
-# a small buffer pool keep the process's peak memory nearly flat in the history's size (by
-# default DuckDB caches pages up to 80 % of RAM) at no cost in wall time, which the API's
-# latency sets. Past the cap it evicts pages or spills to `tmp` in the state folder.
-# `[batchlens] duckdb_memory_limit` / `duckdb_threads` (or BATCHLENS__...) override them.
-DUCKDB_SETTINGS = {"memory_limit": "128MB", "threads": "1"}
+# The merge of a run's rows into the table is DuckDB's only sizeable work: one thread
+# holds less memory at no cost in wall time, which the API's latency sets. Its buffer pool
+# keeps DuckDB's default (80 % of RAM): a cap is a hard limit for the merge, which needs
+# roughly 1 KB per merged row (64 MB fails on 100,000 batches), so it is the user's choice,
+# `[batchlens] duckdb_memory_limit`. Spills go to `tmp` in the state folder.
+DUCKDB_SETTINGS = {"threads": "1", "memory_limit": None}
 
 
 def _duckdb_settings(target: Target) -> dict[str, str]:
     settings = {
-        name: str(dlt.config.get(f"batchlens.duckdb_{name}") or default)
-        for name, default in DUCKDB_SETTINGS.items()
+        "preserve_insertion_order": "false",
+        "temp_directory": str(target.state_dir() / "tmp"),
     }
-    spill = str(target.state_dir() / "tmp")
-    return {**settings, "preserve_insertion_order": "false", "temp_directory": spill}
+    for name, default in DUCKDB_SETTINGS.items():
+        value = dlt.config.get(f"batchlens.duckdb_{name}") or default
+        if value is not None:
+            settings[name] = str(value)
+    return settings
 
 
 def _open_database(target: Target) -> Any:
