@@ -84,7 +84,6 @@ class BatchesApi:
         headers: dict[str, str] | None = None,
         connections: int = 10,
     ) -> None:
-        self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.session = Client(raise_for_status=False).session
         self.session.headers.update(headers or {})
