@@ -175,6 +175,27 @@ def _row_counts(read: _Reader) -> dict[str, int]:
     return {account: count for account, count in found or []}
 
 
+def _nothing_loaded(read: _Reader, account: str) -> bool:
+    """No row of `account` is stored: its rows can be appended, there is nothing to merge.
+
+    Asked strictly (a failing query is an error, not "nothing"): appending onto rows that
+    exist would store a batch twice.
+    """
+    ((tables,),) = read(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = $schema and table_name = $table",
+        schema=DATASET_NAME,
+        table=BATCHES_TABLE,
+    )
+    if not tables:
+        return True
+    table = f"{DATASET_NAME}.{BATCHES_TABLE}"
+    ((rows_stored,),) = read(
+        f"select count(*) from {table} where account = $account", account=account
+    )
+    return rows_stored == 0
+
+
 def _run_rows(read: _Reader, load_ids: list[str]) -> list[tuple]:
     if not load_ids:
         return []
@@ -311,6 +332,7 @@ def _extract_one(
         retrieve_concurrency=parallel.retrieve_concurrency,
         full_segments=segments,
         segment_starts=starts,
+        nothing_loaded=_nothing_loaded(read, account.name),
     )
     info = pipeline.run(source)
     after = _row_counts(read)

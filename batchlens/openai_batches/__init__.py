@@ -58,8 +58,13 @@ def openai_batches(
     retrieve_concurrency: int = 8,
     full_segments: int = 4,
     segment_starts: list[tuple[str, int]] | None = None,
+    nothing_loaded: bool = False,
 ) -> Any:
     """Every batch of one account. `full` re-reads every page (the weekly reconcile).
+
+    `nothing_loaded`: the tables hold no row of this account yet, so its rows are appended
+    instead of merged (one run never yields a batch twice): no staging copy and no merge,
+    the first run's largest cost in time and memory.
 
     `retrieve_concurrency` open batches are retrieved at once (1: one after another).
     `segment_starts`: (id, created_at) of loaded batches, newest first, where a `full` run
@@ -87,6 +92,7 @@ def openai_batches(
         progress=progress,
         retrieve_concurrency=retrieve_concurrency,
         segment_starts=starts,
+        append=nothing_loaded,
     )
 
 
@@ -99,6 +105,7 @@ BATCHES_HINTS = dlt.mark.make_hints(
     primary_key=("account", "id"),
     columns=BATCH_COLUMNS,
 )
+APPENDED = {"write_disposition": "append"}
 # Errors of a batch are replaced whenever the batch is loaded again (the merge key).
 ERRORS_HINTS = dlt.mark.make_hints(
     table_name=ERRORS_TABLE,
@@ -127,6 +134,7 @@ def batches(
     progress: Callable[[int, int], None] | None = None,
     retrieve_concurrency: int = 1,
     segment_starts: list[tuple[str, int]] | None = None,
+    append: bool = False,
 ) -> Iterator[Any]:
     started_at = time.time()
     accounts = dlt.current.resource_state().setdefault("accounts", {})
@@ -148,7 +156,7 @@ def batches(
             else:
                 yield [batch]
 
-    tables = _TableWriter(account)
+    tables = _TableWriter(account, append)
     chunk: list[dict] = []
     for batches_seen in refreshed():
         run.observe(batches_seen)
@@ -186,8 +194,9 @@ def batches(
 class _TableWriter:
     """Arrow tables for dlt, each table's hints sent once (dlt validates them on every mark)."""
 
-    def __init__(self, account: str) -> None:
+    def __init__(self, account: str, append: bool = False) -> None:
         self.account = account
+        self.append = append
         self.hinted: set[str] = set()
 
     def write(self, batches: list[dict]) -> Iterator[Any]:
@@ -204,4 +213,6 @@ class _TableWriter:
         if name in self.hinted:
             return dlt.mark.with_table_name(table, name)
         self.hinted.add(name)
+        if self.append:
+            hints = {**hints, **APPENDED}
         return dlt.mark.with_hints(table, hints, create_table_variant=True)
