@@ -59,7 +59,7 @@ def test_a_429_pauses_the_whole_pool_for_its_retry_after(slow_sim: Simulator) ->
     limited = times[statuses.index(429)]
     # Requests already on the wire when the 429 came are answered within one round trip;
     # after that, nothing is sent until its Retry-After has passed.
-    quiet = [t - limited for t in times if limited + 2 * LATENCY < t < limited + 1.0]
+    quiet = [t - limited for t in times if limited + 3 * LATENCY < t < limited + 1.0]
     assert not quiet, quiet
     assert max(times) >= limited + 1.0
 
