@@ -50,11 +50,11 @@ def test_retrieves_run_in_a_bounded_pool_in_order(slow_sim: Simulator) -> None:
 
 def test_a_429_pauses_the_whole_pool_for_its_retry_after(slow_sim: Simulator) -> None:
     slow_sim.inject("429", times=1, on="retrieve", retry_after="1")
-    wanted = [batch["id"] for batch in slow_sim.visible()[:24]]
+    wanted = [batch["id"] for batch in slow_sim.visible()[:64]]
     results = list(retrieve_all(api(slow_sim), wanted, workers=8))
     assert all(batch is not None for _, batch in results)
     statuses = [status for _, _, _, status in slow_sim.requests]
-    assert statuses.count(429) == 1 and len(statuses) == 25  # one retry, nothing multiplied
+    assert statuses.count(429) == 1 and len(statuses) == 65  # one retry, nothing multiplied
     times = slow_sim.request_times
     limited = times[statuses.index(429)]
     # Requests already on the wire when the 429 came are answered within one round trip;
