@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import dlt
@@ -166,3 +166,26 @@ def requests_mode(cli_value: str | None) -> str:
             f"(--requests or requests under [{SECTION}]), got {value!r}"
         )
     return value
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """How many requests a run keeps in flight (`[sources.openai_batches]`, env or toml)."""
+
+    retrieve_concurrency: int = 8  # open batches retrieved at once; 1: one after another
+    full_segments: int = 4  # segments a `--full` run reads at once; 1: one pass from the top
+
+
+def parallelism() -> Parallelism:
+    values = {}
+    for setting in fields(Parallelism):
+        name, default = setting.name, setting.default
+        value = _config(name)
+        try:
+            number = default if value is None else int(str(value))
+        except ValueError:
+            number = 0
+        if not 1 <= number <= 64:
+            raise UsageError(f"{name} under [{SECTION}] must be a whole number from 1 to 64")
+        values[name] = number
+    return Parallelism(**values)

@@ -30,8 +30,9 @@ from batchlens.openai_batches.files import (
 )
 from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
 
-from .config import Account
+from .config import Account, Parallelism, parallelism
 from .destinations import Target
+from .dialects import DUCKDB, rows
 from .errors import BatchlensError, UsageError, classify
 from .models import build_models, check_models
 from .prices import Overrides
@@ -108,42 +109,146 @@ def drop_handed_over_packages(working_dir: Path) -> None:
             shutil.rmtree(package)
 
 
+# The merge of a run's rows into the table is DuckDB's only sizeable work: one thread
+# holds less memory at no cost in wall time, which the API's latency sets. Its buffer pool
+# keeps DuckDB's default (80 % of RAM): a cap is a hard limit for the merge, which needs
+# roughly 1 KB per merged row (64 MB fails on 100,000 batches), so it is the user's choice,
+# `[batchlens] duckdb_memory_limit`. Spills go to `tmp` in the state folder.
+DUCKDB_SETTINGS = {"threads": "1", "memory_limit": None}
+
+
+def _duckdb_settings(target: Target) -> dict[str, str]:
+    settings = {
+        "preserve_insertion_order": "false",
+        "temp_directory": str(target.state_dir() / "tmp"),
+    }
+    for name, default in DUCKDB_SETTINGS.items():
+        value = dlt.config.get(f"batchlens.duckdb_{name}") or default
+        if value is not None:
+            settings[name] = str(value)
+    return settings
+
+
 def _open_database(target: Target) -> Any:
     """Fails fast, before extracting, when another process has the file open."""
+    settings = _duckdb_settings(target) if target.kind != "postgres" else {}
+    with contextlib.closing(duckdb.connect()) as scratch:  # a bad value creates no file
+        _apply(scratch, settings)
     try:
-        return target.connect()
+        connection = target.connect()
     except duckdb.Error as exc:
         known = classify(exc)
         if known:
             raise
         message = str(exc).splitlines()[0]
         raise UsageError(f"cannot open the database {target.label}: {message}") from None
+    _apply(connection, settings)
+    return connection
 
 
-def _row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
-    try:
-        with pipeline.sql_client() as client:
-            rows = client.execute_sql(
-                f"select account, count(*) from {client.make_qualified_table_name(BATCHES_TABLE)} "
-                "group by account"
-            )
-    except Exception:  # no dataset yet: the first run
-        return {}
-    return {account: count for account, count in rows or []}
+def _apply(connection: duckdb.DuckDBPyConnection, settings: dict[str, str]) -> None:
+    for name, value in settings.items():
+        try:
+            connection.execute(f"set {name} = '{value.replace(chr(39), chr(39) * 2)}'")
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            raise UsageError(f"[batchlens] duckdb_{name} = {value!r}: {message}") from None
 
 
-def _run_rows(pipeline: dlt.Pipeline, load_ids: list[str]) -> list[tuple]:
+@dataclass
+class _Reader:
+    """Queries on the run's own connection: a dlt SQL client costs a config resolution each."""
+
+    connection: Any
+    dialect: str
+
+    def __call__(self, sql: str, **params: Any) -> list[tuple]:
+        try:
+            return list(rows(self.connection, self.dialect, sql, params)[1])
+        finally:
+            if self.dialect != DUCKDB and not self.connection.autocommit:
+                self.connection.rollback()  # holds no lock while dlt loads
+
+    def tolerant(self, sql: str, **params: Any) -> list[tuple] | None:
+        """None when the query fails: no table yet, on the first run."""
+        try:
+            return self(sql, **params)
+        except Exception:
+            return None
+
+
+def _row_counts(read: _Reader) -> dict[str, int]:
+    found = read.tolerant(
+        f"select account, count(*) from {DATASET_NAME}.{BATCHES_TABLE} group by 1"
+    )
+    return {account: count for account, count in found or []}
+
+
+def _nothing_loaded(read: _Reader, account: str) -> bool:
+    """No row of `account` is stored: its rows can be appended, there is nothing to merge.
+
+    Asked strictly (a failing query is an error, not "nothing"): appending onto rows that
+    exist would store a batch twice.
+    """
+    ((tables,),) = read(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = $schema and table_name = $table",
+        schema=DATASET_NAME,
+        table=BATCHES_TABLE,
+    )
+    if not tables:
+        return True
+    table = f"{DATASET_NAME}.{BATCHES_TABLE}"
+    ((rows_stored,),) = read(
+        f"select count(*) from {table} where account = $account", account=account
+    )
+    return rows_stored == 0
+
+
+def _run_rows(read: _Reader, load_ids: list[str]) -> list[tuple]:
     if not load_ids:
         return []
-    with pipeline.sql_client() as client:
-        table = client.make_qualified_table_name(EXTRACTIONS_TABLE)
-        marks = ", ".join(["%s"] * len(load_ids))
-        return client.execute_sql(
-            "select list_requests, retrieve_requests, http_attempts, status_changes, still_open, "
-            "file_requests, files_downloaded, request_rows "
-            f"from {table} where _dlt_load_id in ({marks})",
-            *load_ids,
-        )
+    marks = ", ".join(f"$id{i}" for i in range(len(load_ids)))
+    return read(
+        "select list_requests, retrieve_requests, http_attempts, status_changes, still_open, "
+        "file_requests, files_downloaded, request_rows "
+        f"from {DATASET_NAME}.{EXTRACTIONS_TABLE} where _dlt_load_id in ({marks})",
+        **{f"id{i}": load_id for i, load_id in enumerate(load_ids)},
+    )
+
+
+# Providers whose list cursor is a batch id, so a segment can start at any loaded batch.
+# The others (page tokens, everything in one page) read a `--full` run in one pass.
+SEGMENTED_PROVIDERS = (None, "openai", "azure-openai")
+# Each boundary between segments may cost one page more than one pass: segments are only
+# worth it from ten pages each.
+SEGMENT_MIN_BATCHES = 1_000
+
+
+def _segment_starts(read: _Reader, account: str, segments: int) -> list[tuple[str, int]]:
+    """Loaded batches spaced evenly through the account's history, newest first.
+
+    Empty on a first run (nothing to start from) and for a short history: the list is then
+    read in one pass.
+    """
+    table = f"{DATASET_NAME}.{BATCHES_TABLE}"
+    counted = read.tolerant(
+        f"select count(*) from {table} where account = $account", account=account
+    )
+    total = counted[0][0] if counted else 0
+    segments = min(segments, total // SEGMENT_MIN_BATCHES)
+    if segments < 2:
+        return []
+    positions = {f"n{i}": total * i // segments + 1 for i in range(1, segments)}
+    found = read(
+        "select id, cast(extract(epoch from created_at) as bigint) from ("
+        "select id, created_at, row_number() over (order by created_at desc, id desc) as n "
+        f"from {table} where account = $account and created_at is not null) as ranked "
+        f"where n in ({', '.join('$' + name for name in positions)}) order by n",
+        account=account,
+        **positions,
+    )
+    return [(str(batch_id), int(created)) for batch_id, created in found]
 
 
 @dataclass
@@ -190,6 +295,7 @@ def extract_accounts(
     target = db if isinstance(db, Target) else Target("duckdb", label=str(db), db=db)
     target.check()
     fresh_state = not target.state_dir().exists()
+    parallel = parallelism()
     target.state_dir().mkdir(parents=True, exist_ok=True)
     runs: list[AccountRun] = []
     removed = False
@@ -208,6 +314,7 @@ def extract_accounts(
                     runs,
                     overrides,
                     requests,
+                    parallel,
                 )
             finally:
                 # A run that loaded nothing into a file it created takes the file away.
@@ -252,6 +359,7 @@ def _extract_locked(
     runs: list[AccountRun],
     overrides: Overrides | None,
     requests: str,
+    parallel: Parallelism,
 ) -> None:
     with contextlib.closing(_open_database(target)) as connection:
         if build_views:
@@ -265,7 +373,8 @@ def _extract_locked(
             pipeline.run()
         for account in accounts:
             try:
-                summary = _extract_one(pipeline, account, full, progress, requests)
+                read = _Reader(connection, target.dialect)
+                summary = _extract_one(pipeline, read, account, full, progress, parallel, requests)
                 runs.append(AccountRun(account.name, summary))
             except Exception as exc:
                 # Only an extraction failure is isolated: a package stuck in load would make
@@ -277,22 +386,32 @@ def _extract_locked(
         # must not be hidden behind a model error.
         if build_views and any(run.summary is not None for run in runs):
             try:
-                build_models(connection, dialect=target.dialect, overrides=overrides)
+                build_models(
+                    connection, dialect=target.dialect, overrides=overrides, only_if_changed=True
+                )
             except BatchlensError as exc:  # checked before the load: rare, e.g. a new column
                 raise ViewsNotBuiltError(exc, runs) from exc
 
 
 def _extract_one(
     pipeline: dlt.Pipeline,
+    read: _Reader,
     account: Account,
     full: bool,
     progress: Callable[[int, int], None] | None,
+    parallel: Parallelism,
     requests: str = DEFAULT_REQUESTS_MODE,
 ) -> Summary:
     started = time.monotonic()
-    before = _row_counts(pipeline)
+    before = _row_counts(read)
     known_files, stored_files = ledger_in_destination(
         pipeline, account.name, requests_kinds(requests)
+    )
+    segments = parallel.full_segments
+    starts = (
+        _segment_starts(read, account.name, segments)
+        if full and segments > 1 and account.provider in SEGMENTED_PROVIDERS
+        else []
     )
     source = openai_batches(
         api_key=account.api_key,
@@ -305,17 +424,21 @@ def _extract_one(
         requests=requests,
         known_files=known_files,
         stored_files=stored_files,
+        retrieve_concurrency=parallel.retrieve_concurrency,
+        full_segments=segments,
+        segment_starts=starts,
+        nothing_loaded=_nothing_loaded(read, account.name),
     )
     info = pipeline.run(source)
-    after = _row_counts(pipeline)
+    after = _row_counts(read)
     summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
-    for row in _run_rows(pipeline, info.loads_ids):
-        lists, retrieves, attempts, changes, still_open, file_requests, files, rows = row
+    for row in _run_rows(read, info.loads_ids):
+        lists, retrieves, attempts, changes, still_open, file_requests, files, lines = row
         summary.pages += lists
         summary.requests += lists + retrieves
         summary.retries += max(0, attempts - lists - retrieves - file_requests)
         summary.files += files
-        summary.request_rows += rows
+        summary.request_rows += lines
         summary.updated += changes
         summary.still_open += still_open
     summary.seconds = time.monotonic() - started

@@ -10,10 +10,12 @@ them as they are applied (see `dialects`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import heapq
 import logging
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,7 +38,7 @@ from batchlens.openai_batches.settings import (
 )
 
 from .database import connect
-from .dialects import DUCKDB, POSTGRES, check_dialect, dialect_of, rows, transpile
+from .dialects import DUCKDB, POSTGRES, check_dialect, dialect_of, execute, rows, transpile
 from .errors import BatchlensError, UsageError
 from .prices import Overrides, load_overrides, price_rows, table_statements
 
@@ -106,6 +108,11 @@ SOURCE_COLUMNS: dict[str, dict[str, str]] = {
         "_dlt_id": "varchar",
     },
 }
+
+# One row: the fingerprint of what the views were last built from (every model's SQL, the
+# loaded tables' columns and types, the dialect). An extraction that changed none of them
+# skips the build: the views read the tables when queried, so new rows need no rebuild.
+BUILT_FROM_TABLE = "_batchlens_views"
 
 _COMMENT = re.compile(r"--[^\n]*")
 _REFERENCE = re.compile(rf"\b{SCHEMA}\.(\w+)\b")
@@ -184,9 +191,13 @@ def build_models(
     root: Path | None = None,
     dialect: str = DUCKDB,
     overrides: Overrides | None = None,
+    only_if_changed: bool = False,
 ) -> list[str]:
     """Create or replace every view and the `model_prices` table, all or none; returns the
     view names in build order.
+
+    With `only_if_changed`, nothing is done (and [] returned) when the views exist and were
+    built from the same SQL files and the same loaded tables' columns and types.
 
     `db` is a DuckDB file, or an open connection: DuckDB's, or psycopg2's with `dialect`
     "postgres" (the models are then translated by sqlglot, see `dialects`). `overrides`
@@ -204,11 +215,11 @@ def build_models(
         if not Path(db).is_file():
             raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
         with contextlib.closing(connect(Path(db))) as connection:
-            return _build(connection, DUCKDB, models, str(db), overrides)
+            return _build(connection, DUCKDB, models, str(db), overrides, only_if_changed)
     if dialect_of(db) != dialect:
         raise UsageError(f"build_models got a {dialect_of(db)} connection with dialect {dialect}")
     label = "the database" if dialect != DUCKDB else str(db)
-    return _build(db, dialect, models, label, overrides)
+    return _build(db, dialect, models, label, overrides, only_if_changed)
 
 
 def check_models(
@@ -227,7 +238,8 @@ def check_models(
     models = discover(root)
     overrides = overrides if overrides is not None else load_overrides()
     if _source_columns(connection, dialect) is not None:
-        _build(connection, dialect, models, "the database", overrides, commit=False)
+        # unchanged since the last build (same SQL, tables and prices): it built then
+        _build(connection, dialect, models, "the database", overrides, True, commit=False)
         return
     for model in models:  # the translation a server would get
         _body(model, {}, dialect)
@@ -242,6 +254,7 @@ def _build(
     models: list[Model],
     label: str,
     overrides: Overrides | None,
+    only_if_changed: bool = False,
     commit: bool = True,
 ) -> list[str]:
     loaded = _source_columns(connection, dialect)
@@ -249,6 +262,10 @@ def _build(
         raise UsageError(
             f"no batches have been loaded into {label} yet; run `batchlens extract` first"
         )
+    prices = price_rows(_models_in_history(connection, dialect, loaded), overrides)
+    fingerprint = _fingerprint(models, loaded, dialect, prices)
+    if only_if_changed and _built_from(connection, dialect, models) == fingerprint:
+        return []
     substitutes = {
         table: relation
         for table in SOURCE_COLUMNS
@@ -257,12 +274,13 @@ def _build(
     if substitutes:
         log.info("building the models over completed %s", ", ".join(substitutes))
     bodies = [(model, _body(model, substitutes, dialect)) for model in models]
-    prices = price_rows(_models_in_history(connection, dialect, loaded), overrides)
     tables = table_statements(prices, dialect)
     if dialect == DUCKDB:
         _create_duckdb(connection, bodies, tables, commit)
     else:
         _create_postgres(connection, bodies, tables, commit)
+    if commit:
+        _remember_built_from(connection, dialect, fingerprint)
     return [model.name for model in models]
 
 
@@ -276,6 +294,63 @@ def _models_in_history(connection: Any, dialect: str, loaded: dict[str, set[str]
         f"select distinct model from {SCHEMA}.{BATCHES_TABLE} where model is not null",
     )
     return [model for (model,) in found]
+
+
+def _fingerprint(
+    models: list[Model], loaded: dict[str, dict[str, str]], dialect: str, prices: list[tuple]
+) -> str:
+    """What the views and `model_prices` are built from; the same one means nothing to do."""
+    digest = hashlib.sha256(dialect.encode())
+    digest.update(repr(sorted(prices, key=repr)).encode())  # a new model, a new price
+    for model in sorted(models, key=lambda m: m.name):
+        digest.update(f"\0{model.layer}/{model.name}\0{model.sql}".encode())
+    for table in sorted(SOURCE_COLUMNS):  # the tables the models read, not the marker
+        for column, kind in sorted(loaded.get(table, {}).items()):
+            digest.update(f"\0{table}.{column}:{kind}".encode())
+    return digest.hexdigest()
+
+
+def _built_from(connection: Any, dialect: str, models: list[Model]) -> str | None:
+    """The fingerprint of the last build, or None when a view is missing or none is known."""
+    try:
+        _, found = rows(
+            connection,
+            dialect,
+            "select count(*) from information_schema.tables where table_schema = $schema "
+            "and table_catalog = current_database() and table_type = 'VIEW' "
+            f"and table_name in ({', '.join(repr(m.name) for m in models)})",
+            {"schema": SCHEMA},
+        )
+        if found[0][0] != len(models):
+            return None
+        _, found = rows(connection, dialect, f"select fingerprint from {SCHEMA}.{BUILT_FROM_TABLE}")
+    except (duckdb.Error, sqlglot.errors.SqlglotError, _postgres_error()):
+        if dialect != DUCKDB and not connection.autocommit:
+            connection.rollback()  # a failed statement poisons the rest of the transaction
+        return None
+    return found[0][0] if len(found) == 1 else None
+
+
+def _remember_built_from(connection: Any, dialect: str, fingerprint: str) -> None:
+    table = f"{SCHEMA}.{BUILT_FROM_TABLE}"
+    execute(connection, dialect, f"create table if not exists {table} (fingerprint varchar)")
+    execute(connection, dialect, f"delete from {table}")
+    execute(
+        connection,
+        dialect,
+        f"insert into {table} values ($fingerprint)",
+        {"fingerprint": fingerprint},
+    )
+    if dialect != DUCKDB and not connection.autocommit:
+        connection.commit()
+
+
+def _postgres_error() -> type[Exception]:
+    try:
+        import psycopg2
+    except ImportError:  # the postgres extra is not installed: no such connection exists
+        return duckdb.Error
+    return psycopg2.Error
 
 
 def _body(model: Model, substitutes: dict[str, str], dialect: str) -> str:
@@ -376,8 +451,8 @@ def _model_error(model: Model, exc: Exception) -> BatchlensError:
     return BatchlensError(f"model {model.name} ({model.path}): {first_line}")
 
 
-def _source_columns(connection: Any, dialect: str) -> dict[str, set[str]] | None:
-    """The loaded tables of the dataset and their columns; None when there is no schema."""
+def _source_columns(connection: Any, dialect: str) -> dict[str, dict[str, str]] | None:
+    """The loaded tables of the dataset, their columns and types; None when there is no schema."""
     _, found = rows(
         connection,
         dialect,
@@ -390,19 +465,21 @@ def _source_columns(connection: Any, dialect: str) -> dict[str, set[str]] | None
     _, found = rows(
         connection,
         dialect,
-        "select c.table_name, c.column_name from information_schema.columns as c "
+        "select c.table_name, c.column_name, c.data_type from information_schema.columns as c "
         "join information_schema.tables as t using (table_catalog, table_schema, table_name) "
         "where c.table_catalog = current_database() and c.table_schema = $schema "
         "and t.table_type = 'BASE TABLE'",
         {"schema": SCHEMA},
     )
-    columns: dict[str, set[str]] = {}
-    for table, column in found:
-        columns.setdefault(table, set()).add(column)
+    columns: dict[str, dict[str, str]] = {}
+    for table, column, kind in found:
+        columns.setdefault(table, {})[column] = str(kind)
     return columns
 
 
-def completed_relation(table: str, present: set[str] | None, dialect: str = DUCKDB) -> str | None:
+def completed_relation(
+    table: str, present: Collection[str] | None, dialect: str = DUCKDB
+) -> str | None:
     """What a model reads instead of `table` when the table or some of its columns are missing.
 
     A first extraction that found no batch creates no table, and a table loaded by an older

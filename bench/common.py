@@ -43,10 +43,10 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> Run:
         return Run(seconds, usage.ru_maxrss / 1024, out.read())
 
 
-def extract(base_url: str, db: Path, *more: str) -> Run:
+def extract(base_url: str, db: Path, *more: str, env: dict[str, str] | None = None) -> Run:
     return timed(
         [str(BIN / "batchlens"), "extract", "--db", str(db), "--base-url", base_url, *more],
-        env={"OPENAI_API_KEY": KEY},
+        env={"OPENAI_API_KEY": KEY, **(env or {})},
     )
 
 

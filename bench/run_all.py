@@ -9,6 +9,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
-    for script in ("bench_extract.py", "bench_models.py", "bench_files.py"):
+    for script in ("bench_extract.py", "bench_latency.py", "bench_models.py", "bench_files.py"):
         print(f"\n# {script}\n", flush=True)
         subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True)

@@ -14,6 +14,7 @@ from .api_client import BatchesApi
 from .extra_fields import UNEXPECTED_COLUMN, FieldKeeper
 from .files import DEFAULT_REQUESTS_MODE, FileToFetch, RequestFiles, requests_kinds
 from .incremental import AccountProgress
+from .parallel import retrieve_all, segmented_pages
 from .settings import (
     BATCHES_TABLE,
     DEFAULT_ACCOUNT,
@@ -64,16 +65,51 @@ def openai_batches(
     requests: str = DEFAULT_REQUESTS_MODE,
     known_files: set[str] | None = None,
     stored_files: list[FileToFetch] | None = None,
+    retrieve_concurrency: int = 8,
+    full_segments: int = 4,
+    segment_starts: list[tuple[str, int]] | None = None,
+    nothing_loaded: bool = False,
 ) -> Any:
     """Every batch of one account. `full` re-reads every page (the weekly reconcile).
 
     `requests` (none, errors, all): which files of terminal batches to load request by
     request; `known_files` (in the ledger) are never fetched again, `stored_files` are
     terminal batches' files already in the destination that the ledger lacks.
+
+    `nothing_loaded`: the tables hold no row of this account yet, so its rows are appended
+    instead of merged (one run never yields a batch twice): no staging copy and no merge,
+    the first run's largest cost in time and memory.
+
+    `retrieve_concurrency` open batches are retrieved at once (1: one after another).
+    `segment_starts`: (id, created_at) of loaded batches, newest first, where a `full` run
+    starts reading segments of the list at once (see `parallel.segmented_pages`); without
+    them, or with `full_segments` 1, the list is read from the top in one pass.
     """
-    api = BatchesApi(base_url, api_key, provider=provider, headers=headers)
+    for name, value in (
+        ("retrieve_concurrency", retrieve_concurrency),
+        ("full_segments", full_segments),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    api = BatchesApi(
+        base_url,
+        api_key,
+        provider=provider,
+        headers=headers,
+        connections=max(10, retrieve_concurrency, full_segments),
+    )
     files = RequestFiles(api, account, requests_kinds(requests), known_files, stored_files or ())
-    return batches(api, account=account, full=full, progress=progress, files=files)
+    starts = list(segment_starts or [])[: full_segments - 1] if full else []
+    return batches(
+        api,
+        account=account,
+        full=full,
+        progress=progress,
+        retrieve_concurrency=retrieve_concurrency,
+        segment_starts=starts,
+        append=nothing_loaded,
+        files=files,
+    )
 
 
 # Merge, not append: a batch is a mutable object that changes status for days, and the
@@ -85,6 +121,7 @@ BATCHES_HINTS = dlt.mark.make_hints(
     primary_key=("account", "id"),
     columns=BATCH_COLUMNS,
 )
+APPENDED = {"write_disposition": "append"}
 # Errors of a batch are replaced whenever the batch is loaded again (the merge key).
 ERRORS_HINTS = dlt.mark.make_hints(
     table_name=ERRORS_TABLE,
@@ -113,6 +150,9 @@ def batches(
     full: bool = False,
     progress: Callable[[int, int], None] | None = None,
     files: RequestFiles | None = None,
+    retrieve_concurrency: int = 1,
+    segment_starts: list[tuple[str, int]] | None = None,
+    append: bool = False,
 ) -> Iterator[Any]:
     started_at = time.time()
     accounts = dlt.current.resource_state().setdefault("accounts", {})
@@ -122,15 +162,19 @@ def batches(
 
     def refreshed() -> Iterator[list[dict]]:
         """New pages, then the batches open last time that the pages did not bring."""
-        yield from api.pages(on_page=progress, stop=run.stop_rule())
-        for batch_id in run.open_to_retrieve():  # asked once every page is observed
-            batch = api.retrieve(batch_id)
+        if segment_starts:
+            yield from segmented_pages(api, segment_starts, on_page=progress)
+        else:
+            yield from api.pages(on_page=progress, stop=run.stop_rule())
+        # asked once every page is observed
+        retrieved = retrieve_all(api, run.open_to_retrieve(), retrieve_concurrency)
+        for batch_id, batch in retrieved:
             if batch is None:
                 run.forget(batch_id)
             else:
                 yield [batch]
 
-    tables = _TableWriter(account, _field_keeper())
+    tables = _TableWriter(account, _field_keeper(), append)
     chunk: list[dict] = []
     for batches_seen in refreshed():
         run.observe(batches_seen)
@@ -206,9 +250,10 @@ def _note_fields(keeper: FieldKeeper, state: dict[str, Any]) -> None:
 class _TableWriter:
     """Arrow tables for dlt, each table's hints sent once (dlt validates them on every mark)."""
 
-    def __init__(self, account: str, keeper: FieldKeeper) -> None:
+    def __init__(self, account: str, keeper: FieldKeeper, append: bool = False) -> None:
         self.account = account
         self.keeper = keeper
+        self.append = append
         self.hinted: set[str] = set()
 
     def write(self, batches: list[dict]) -> Iterator[Any]:
@@ -225,4 +270,6 @@ class _TableWriter:
         if name in self.hinted:
             return dlt.mark.with_table_name(table, name)
         self.hinted.add(name)
+        if self.append:
+            hints = {**hints, **APPENDED}
         return dlt.mark.with_hints(table, hints, create_table_variant=True)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dlt
 import orjson
+from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.requests import Client, Response
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
+from urllib3.util.retry import Retry
 
 from . import retries
 from .settings import PAGE_LIMIT
@@ -66,6 +71,10 @@ class BatchesApi:
     request `Client`, configured by `[runtime] request_max_attempts`, `request_backoff_factor`,
     `request_timeout` and `request_max_retry_delay`. Status errors are not raised by the
     session: we turn them into errors that carry the API's message.
+
+    The session is shared by the threads that retrieve or page concurrently (`parallel`):
+    its connection pool holds `connections`, and a 429's Retry-After holds every thread
+    back, not only the one that met it (`_CountingAdapter`).
     """
 
     def __init__(
@@ -74,6 +83,7 @@ class BatchesApi:
         api_key: str | None,
         provider: str | None = None,
         headers: dict[str, str] | None = None,
+        connections: int = 10,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = Client(raise_for_status=False).session
@@ -82,12 +92,17 @@ class BatchesApi:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
         if provider:
             self.session.headers["x-portkey-provider"] = provider
-        self._adapter = _CountingAdapter()
+        self._adapter = _CountingAdapter(connections)
         self.session.mount("http://", self._adapter)
         self.session.mount("https://", self._adapter)
         retries.watch(self.session)  # waits on stderr; attempts in the final error
+        self._counts_lock = threading.Lock()
         self.list_requests = 0
         self.retrieve_requests = 0
+
+    def _count(self, name: str) -> None:
+        with self._counts_lock:  # `+=` is not atomic across threads
+            setattr(self, name, getattr(self, name) + 1)
 
     @property
     def attempts(self) -> int:
@@ -140,11 +155,7 @@ class BatchesApi:
         after: str | None = None
         pages = 0
         while True:
-            params: dict[str, Any] = {"limit": PAGE_LIMIT}
-            if after is not None:
-                params["after"] = after
-            self.list_requests += 1
-            data, has_more, last_id = parse_list_page(self._get("/batches", params))
+            data, has_more, last_id = self.list_page(after)
             for batch in data:
                 if batch["id"] in seen:
                     raise InvalidPageError(
@@ -167,9 +178,17 @@ class BatchesApi:
             # gateway that maps `after` onto one; the SDK's `data[-1].id` when it is absent.
             after = last_id or data[-1]["id"]
 
+    def list_page(self, after: str | None = None) -> tuple[list[dict], bool, str | None]:
+        """One list request: the page's batches, `has_more` and `last_id` (checked shapes)."""
+        params: dict[str, Any] = {"limit": PAGE_LIMIT}
+        if after is not None:
+            params["after"] = after
+        self._count("list_requests")
+        return parse_list_page(self._get("/batches", params))
+
     def retrieve(self, batch_id: str) -> dict | None:
         """One batch by id, or None when the API no longer knows it (404)."""
-        self.retrieve_requests += 1
+        self._count("retrieve_requests")
         try:
             response = self._get(f"/batches/{batch_id}")
         except ApiRefusedError as refused:
@@ -222,15 +241,43 @@ def _read_ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 
 class _CountingAdapter(HTTPAdapter):
-    """Counts attempts below dlt's retry wrapper, where a dropped connection is still seen."""
+    """Counts attempts below dlt's retry wrapper, where a dropped connection is still seen.
 
-    def __init__(self) -> None:
-        super().__init__()
+    Also the pool's gate: a 429's Retry-After (capped as dlt's retry caps it)
+    holds back every attempt of every thread until it has passed. dlt's retry makes the
+    thread that met the 429 wait that long anyway; without the gate the other threads would
+    keep sending into the rate limit and each collect a 429 of its own.
+    """
+
+    def __init__(self, connections: int) -> None:
+        super().__init__(pool_maxsize=connections)
+        self._lock = threading.Lock()
         self.sent = 0
+        self._resume_at = 0.0  # time.monotonic() before which no attempt is sent
+        max_delay = dlt.config.get("runtime.request_max_retry_delay", float)
+        self._max_delay = float(
+            RuntimeConfiguration.request_max_retry_delay if max_delay is None else max_delay
+        )
 
     def send(self, *args: Any, **kwargs: Any) -> Response:
-        self.sent += 1
-        return super().send(*args, **kwargs)
+        while (wait := self._resume_at - time.monotonic()) > 0:
+            time.sleep(wait)
+        with self._lock:
+            self.sent += 1
+        response = super().send(*args, **kwargs)
+        if response.status_code == 429:
+            self._pause(response.headers.get("Retry-After"))
+        return response
+
+    def _pause(self, header: str | None) -> None:
+        try:
+            seconds = Retry().parse_retry_after(header) if header else 0.0
+        except InvalidHeader:  # dlt's retry then backs off exponentially, this thread only
+            return
+        if seconds > 0:
+            with self._lock:
+                resume_at = time.monotonic() + min(seconds, self._max_delay)
+                self._resume_at = max(self._resume_at, resume_at)
 
 
 def parse_json(response: Response) -> Any:

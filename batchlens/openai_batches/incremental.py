@@ -25,7 +25,7 @@ class AccountProgress:
     newest_created_at: int | None
     open_before: dict[str, list]  # id -> [created_at, status] at the previous run
     open_now: dict[str, list] = field(default_factory=dict)
-    seen: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # of the `open_before` ids only
     max_created_at: int | None = None
     status_changes: int = 0
     batches: int = 0
@@ -44,7 +44,8 @@ class AccountProgress:
         for batch in batches:
             batch_id = batch["id"]
             self.batches += 1
-            self.seen.add(batch_id)
+            if batch_id in self.open_before:  # all a run needs; every id would grow with history
+                self.seen.add(batch_id)
             created_at = to_seconds(batch.get("created_at"))
             if created_at is not None and (
                 self.max_created_at is None or created_at > self.max_created_at

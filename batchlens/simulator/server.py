@@ -89,11 +89,13 @@ class Simulator:
         history: Iterable[dict[str, Any]] | None = None,
         shape: str = "openai",
         file_padding: int = 0,
+        latency: float = 0.0,
     ) -> None:
         if shape not in shapes.SHAPES:
             raise ValueError(f"shape must be one of {shapes.SHAPES}")
         self.shape = shape
         self.file_padding = file_padding  # characters added to each output line's body
+        self.latency = latency  # seconds each API answer waits, as a distant API's round trip
         self.api_key = api_key
         self.seed = seed
         self._port = port
@@ -102,6 +104,7 @@ class Simulator:
         self._rng = random.Random(f"batchlens-sim-additions-{seed}")
         self._faults = FaultBook()
         self._requests: list[Request] = []
+        self._request_times: list[float] = []  # time.monotonic() of each recorded request
         self._requests_lock = threading.Lock()
         self._cache: dict[str, tuple[int, str]] = {}  # id -> (valid until clock, JSON)
         self._server: ThreadingHTTPServer | None = None
@@ -199,6 +202,16 @@ class Simulator:
             self._index_files(plans)
             self._view = self._build_view()
         return [plan.id for plan in plans]
+
+    def delete_batches(self, ids: Iterable[str]) -> int:
+        """Remove batches from the API, as a deletion or retention would; returns how many."""
+        doomed = set(ids)
+        with self._lock:
+            kept = [entry for entry in self._entries if _id(entry) not in doomed]
+            removed = len(self._entries) - len(kept)
+            self._entries = kept
+            self._view = self._build_view()
+        return removed
 
     def visible(self) -> list[dict[str, Any]]:
         """Every batch as the API shows it now, newest first: the truth a loaded table matches."""
@@ -299,9 +312,16 @@ class Simulator:
         with self._requests_lock:
             return list(self._requests)
 
+    @property
+    def request_times(self) -> list[float]:
+        """When each of `requests` was answered (time.monotonic()), in the same order."""
+        with self._requests_lock:
+            return list(self._request_times)
+
     def reset_requests(self) -> None:
         with self._requests_lock:
             self._requests.clear()
+            self._request_times.clear()
 
     @property
     def list_requests(self) -> int:
@@ -324,6 +344,7 @@ class Simulator:
     def _record(self, method: str, path: str, query: dict[str, str], status: int) -> None:
         with self._requests_lock:
             self._requests.append((method, path, query, status))
+            self._request_times.append(time.monotonic())
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -404,6 +425,11 @@ class Simulator:
                 overrides = {key: query[key] for key in ("scenario",) if key in query}
                 ids = self.add_batches(int(query.get("k", "1")), same_second, **overrides)
                 return {"ids": ids, "clock": self._clock}
+            if (method, action) == ("POST", "delete"):
+                return {"deleted": self.delete_batches(query.get("ids", "").split(","))}
+            if (method, action) == ("POST", "latency"):
+                self.latency = float(query.get("seconds", "0"))
+                return {"latency": self.latency}
             if (method, action) == ("POST", "inject"):
                 self.inject(**json.loads(payload or b"{}"))
                 return {"ok": True}
@@ -532,6 +558,8 @@ class _Handler(BaseHTTPRequestHandler):
             target = "file"
         else:
             return self._send_error(_ApiError(404, f"Invalid URL ({method} {path})"))
+        if sim.latency > 0:
+            time.sleep(sim.latency)  # a round trip: each handler thread waits on its own
         fault = sim._faults.draw(target)
         if fault is not None:
             status = self._early_fault(fault)

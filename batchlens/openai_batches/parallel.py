@@ -1,0 +1,187 @@
+"""Requests in flight together: open batches retrieved by a pool, a full read in segments.
+
+At a real API's latency (hundreds of milliseconds a request) a run's wall time is the
+number of requests in a row times the round trip, not our CPU. Both helpers keep the
+request count of their sequential counterparts and share the API's session, so dlt's
+retries and the pool-wide Retry-After gate (`api_client._CountingAdapter`) apply to every
+thread alike.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from .api_client import ApiRefusedError, ApiRejectedRequestError, BatchesApi, InvalidPageError
+from .tables import to_seconds
+
+Emit = Callable[[Any], bool]  # hands one item to the consumer; False once it has gone
+
+
+def retrieve_all(
+    api: BatchesApi, batch_ids: Sequence[str], workers: int
+) -> Iterator[tuple[str, dict | None]]:
+    """(id, batch or None when the API forgot it) for each id, in order, `workers` at a time.
+
+    At most twice `workers` requests are queued ahead of the consumer, so a failure stops
+    the pool after the requests already in flight: never more requests than the sequential
+    loop would have sent before the same failure plus the width of the pool.
+    """
+    if workers <= 1 or len(batch_ids) <= 1:
+        for batch_id in batch_ids:
+            yield batch_id, api.retrieve(batch_id)
+        return
+    pool = ThreadPoolExecutor(min(workers, len(batch_ids)), "batchlens-retrieve")
+    pending: deque[tuple[str, Future[dict | None]]] = deque()
+    ids = iter(batch_ids)
+    try:
+        for batch_id in ids:
+            pending.append((batch_id, pool.submit(api.retrieve, batch_id)))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            batch_id, future = pending.popleft()
+            result = future.result()  # raises the worker's error here, in the run's thread
+            following = next(ids, None)
+            if following is not None:
+                pending.append((following, pool.submit(api.retrieve, following)))
+            yield batch_id, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def segmented_pages(
+    api: BatchesApi,
+    starts: Sequence[tuple[str, int]],
+    on_page: Callable[[int, int], None] | None = None,
+) -> Iterator[list[dict]]:
+    """Every batch the list shows, read as `len(starts) + 1` segments at once; deduplicated.
+
+    `starts` are (id, created_at) of batches already loaded, newest first. Segment 0 reads
+    from the top, segment i from after `starts[i - 1]`; each reads until its page holds the
+    next live segment's start batch or anything created before it (the batches below are
+    that segment's). A segment whose start the API rejects (deleted, a cursor it does not
+    understand), answers with nothing, or ignores (the page holds the start batch itself)
+    is dead: the segment above it reads on through its part. So the union is what one pass
+    from the top reads, whatever was created or deleted since `starts` were loaded.
+    """
+    segments = [None, *starts]
+    live: list[bool | None] = [None] * len(segments)
+    resolved = [threading.Event() for _ in segments]
+
+    def stop_for(index: int) -> tuple[str, int] | None:
+        for following in range(index + 1, len(segments)):
+            resolved[following].wait()
+            if live[following]:
+                return segments[following]
+        return None
+
+    def read(index: int, emit: Emit) -> None:
+        start = segments[index]
+        after = start[0] if start else None
+        try:
+            try:
+                data, has_more, last_id = api.list_page(after)
+            except (ApiRejectedRequestError, ApiRefusedError) as exc:
+                if start is None or (isinstance(exc, ApiRefusedError) and exc.status != 404):
+                    raise
+                data, has_more, last_id = [], False, None
+            ignored = start is not None and any(batch["id"] == start[0] for batch in data)
+            live[index] = start is None or (bool(data) and not ignored)
+        finally:
+            resolved[index].set()  # whatever happened: nobody waits on a segment forever
+        if not live[index]:
+            return
+        stop = stop_for(index)
+        seen: set[str] = set()
+        while True:
+            for batch in data:
+                if batch["id"] in seen:
+                    raise InvalidPageError(
+                        f"the API repeated batch {batch['id']} in one segment (after={after}): "
+                        "its cursor does not advance"
+                    )
+                seen.add(batch["id"])
+            if not emit(data) or not has_more or (stop and _reached(data, stop)):
+                return
+            if not data:
+                raise InvalidPageError(f"the API said has_more with an empty page (after={after})")
+            after = last_id or data[-1]["id"]
+            data, has_more, last_id = api.list_page(after)
+
+    def workers() -> list[Callable[[Emit], None]]:
+        return [lambda emit, i=i: read(i, emit) for i in range(len(segments))]
+
+    loaded: set[str] = set()
+    for pages, page in enumerate(gather(workers(), name="batchlens-segment"), start=1):
+        fresh = [batch for batch in page if batch["id"] not in loaded]
+        loaded.update(batch["id"] for batch in fresh)
+        if on_page is not None:
+            on_page(pages, len(loaded))
+        if fresh:
+            yield fresh
+
+
+def _reached(page: list[dict], stop: tuple[str, int]) -> bool:
+    stop_id, stop_created = stop
+    return any(
+        batch["id"] == stop_id or (to_seconds(batch["created_at"]) or 0) < stop_created
+        for batch in page
+    )
+
+
+_DONE = object()
+
+
+def gather(producers: list[Callable[[Emit], None]], name: str, depth: int = 4) -> Iterator[Any]:
+    """Runs each producer in its own thread; yields what they emit, as it comes.
+
+    The first error of any producer is raised here and the others are told to stop (their
+    `emit` answers False), as when the consumer stops early.
+    """
+    ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+    abandoned = threading.Event()
+
+    def emit(item: Any) -> bool:
+        while not abandoned.is_set():
+            try:
+                ready.put((item, None), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(producer: Callable[[Emit], None]) -> None:
+        try:
+            producer(emit)
+            emit(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            while not abandoned.is_set():
+                try:
+                    ready.put((None, exc), timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+    threads = [
+        threading.Thread(target=run, args=(p,), name=f"{name}-{i}", daemon=True)
+        for i, p in enumerate(producers)
+    ]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                running -= 1
+            else:
+                yield item
+    finally:
+        abandoned.set()

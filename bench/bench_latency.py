@@ -1,0 +1,106 @@
+"""Wall time at an API's latency: the simulator waits 100 ms before each answer.
+
+    .venv/bin/python bench/bench_latency.py [--quick]
+
+Each figure is a ratio against the time the run's requests would take one after another
+(requests x latency), so it holds on any machine: below 1 means requests overlapped.
+- no-op incremental run with ~300 open batches: wall / (requests x latency), target <= 0.35
+- `--full` over a known history: wall / (pages of one pass x latency), target <= 0.4
+- first run: wall / (pages x latency), target <= 1.1 (pages one after another is the floor)
+Each is also run with the parallel settings at 1 (the sequential behaviour) for scale, and
+without latency: on a machine shared with other work the fixed cost (imports, the load)
+swells, so "net" is (wall - wall without latency) / (requests x latency), the share of the
+requests' latency the run still waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import KEY, extract, machine_note, median
+
+from batchlens.simulator.server import Simulator
+
+LATENCY = 0.1
+SEQUENTIAL = {
+    "SOURCES__OPENAI_BATCHES__RETRIEVE_CONCURRENCY": "1",
+    "SOURCES__OPENAI_BATCHES__FULL_SEGMENTS": "1",
+}
+
+
+def timed_runs(sim: Simulator, db: Path, rounds: int, *more: str, env=None) -> tuple[float, int]:
+    """Median wall time of `rounds` runs, and the requests of the last one."""
+    seconds = []
+    for _ in range(rounds):
+        sim.reset_requests()
+        seconds.append(extract(sim.url, db, *more, env=env).seconds)
+    return median(seconds), len(sim.requests)
+
+
+def is_open(batch: dict) -> bool:
+    return batch["status"] not in ("completed", "failed", "expired", "cancelled")
+
+
+def row(
+    run: str, settings: str, wall: float, fixed: float, requests: int, floor: float, target: str
+) -> str:
+    """`floor`: the seconds the ratio divides by (requests or pages x latency)."""
+    return (
+        f"| {run} | {settings} | {wall:.2f} | {fixed:.2f} | {requests} | {wall / floor:.2f} | "
+        f"{(wall - fixed) / floor:.2f} | {target} |"
+    )
+
+
+def without_latency(sim: Simulator, db: Path, rounds: int, *more: str, env=None) -> float:
+    sim.latency = 0.0
+    try:
+        return timed_runs(sim, db, rounds, *more, env=env)[0]
+    finally:
+        sim.latency = LATENCY
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one round each, for a smoke run")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else 3
+    size = 20_000
+    pages = math.ceil(size / 100)
+    out = [f"Machine: {machine_note()}", f"Latency {LATENCY * 1000:.0f} ms per request.", ""]
+    out += ["| run | settings | wall (s) | wall at 0 ms (s) | requests | ratio | net | target |"]
+    out += ["|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as folder, Simulator(batches=size, api_key=KEY) as sim:
+        db = Path(folder) / "l.duckdb"
+        fixed = extract(sim.url, Path(folder) / "zero.duckdb").seconds
+        sim.latency = LATENCY
+        first = extract(sim.url, db).seconds
+        floor = pages * LATENCY
+        out.append(row(f"first run, {size:,}", "defaults", first, fixed, pages, floor, "<= 1.1"))
+        for label, env in (("defaults", None), ("sequential", SEQUENTIAL)):
+            wall, requests = timed_runs(sim, db, rounds, "--full", env=env)
+            fixed = without_latency(sim, db, rounds, "--full", env=env)
+            run = f"--full, {size:,} known"
+            out.append(row(run, label, wall, fixed, requests, floor, "<= 0.4"))
+    # the default history holds ~300 open batches at 100,000: loaded without latency
+    with tempfile.TemporaryDirectory() as folder, Simulator(batches=100_000, api_key=KEY) as sim:
+        db = Path(folder) / "n.duckdb"
+        extract(sim.url, db)
+        still_open = sum(map(is_open, sim.visible()))
+        sim.latency = LATENCY
+        for label, env in (("defaults", None), ("sequential", SEQUENTIAL)):
+            wall, requests = timed_runs(sim, db, rounds, env=env)
+            fixed = without_latency(sim, db, rounds, env=env)
+            run = f"no-op, {still_open} open"
+            out.append(row(run, label, wall, fixed, requests, requests * LATENCY, "<= 0.35"))
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

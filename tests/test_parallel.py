@@ -1,0 +1,232 @@
+"""Requests in flight together, over the simulator with latency: faster, never more requests.
+
+Golden values come from the simulator's own data (`visible()`, its request log), never from
+the code under test.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from batchlens.config import Account, Parallelism, parallelism
+from batchlens.errors import UsageError
+from batchlens.extract import run_extraction
+from batchlens.openai_batches.api_client import BatchesApi, BatchesApiError
+from batchlens.openai_batches.parallel import retrieve_all, segmented_pages
+from batchlens.simulator.server import LIST_PATH, Simulator
+from helpers import KEY, assert_matches_history, cli_env, extract, snapshot, summary
+
+LATENCY = 0.1
+TERMINAL = {"completed", "failed", "expired", "cancelled"}
+
+
+@pytest.fixture
+def slow_sim() -> Simulator:
+    with Simulator(batches=1_000, seed=5, api_key=KEY, latency=LATENCY) as simulator:
+        yield simulator
+
+
+def api(sim: Simulator) -> BatchesApi:
+    return BatchesApi(sim.url, KEY, connections=16)
+
+
+def test_retrieves_run_in_a_bounded_pool_in_order(slow_sim: Simulator) -> None:
+    wanted = [batch["id"] for batch in slow_sim.visible()[:38]] + ["batch_gone_1", "batch_gone_2"]
+    expected = {batch["id"]: batch for batch in slow_sim.visible()}
+    started = time.monotonic()
+    results = list(retrieve_all(api(slow_sim), wanted, workers=8))
+    seconds = time.monotonic() - started
+    assert [batch_id for batch_id, _ in results] == wanted
+    assert [batch for _, batch in results] == [expected.get(i) for i in wanted]
+    assert slow_sim.retrieve_requests == 40 and slow_sim.list_requests == 0
+    sequential = 40 * LATENCY
+    # 8 at a time: five rounds of latency at best, far below one after another
+    assert 5 * LATENCY <= seconds < 0.5 * sequential, seconds
+
+
+def test_a_429_pauses_the_whole_pool_for_its_retry_after(slow_sim: Simulator) -> None:
+    slow_sim.inject("429", times=1, on="retrieve", retry_after="1")
+    wanted = [batch["id"] for batch in slow_sim.visible()[:64]]
+    results = list(retrieve_all(api(slow_sim), wanted, workers=8))
+    assert all(batch is not None for _, batch in results)
+    statuses = [status for _, _, _, status in slow_sim.requests]
+    assert statuses.count(429) == 1 and len(statuses) == 65  # one retry, nothing multiplied
+    times = slow_sim.request_times
+    limited = times[statuses.index(429)]
+    # Requests already on the wire when the 429 came are answered within one round trip;
+    # after that, nothing is sent until its Retry-After has passed.
+    quiet = [t - limited for t in times if limited + 3 * LATENCY < t < limited + 1.0]
+    assert not quiet, quiet
+    assert max(times) >= limited + 1.0
+
+
+def test_a_failure_in_the_pool_stops_it(
+    slow_sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.02")
+    slow_sim.inject("500", on="retrieve")  # every retrieve, every retry
+    wanted = [batch["id"] for batch in slow_sim.visible()[:40]]
+    client = api(slow_sim)
+    with pytest.raises(BatchesApiError, match="HTTP 500 after retries"):
+        list(retrieve_all(client, wanted, workers=4))
+    # only what the pool had queued was asked for, not all 40
+    assert client.retrieve_requests <= 2 * 4
+
+
+def segment_starts(visible: list[dict], segments: int) -> list[tuple[str, int]]:
+    step = len(visible) // segments
+    return [(visible[i * step]["id"], visible[i * step]["created_at"]) for i in range(1, segments)]
+
+
+def test_segments_read_what_one_pass_reads_after_creations_and_deletions(
+    slow_sim: Simulator,
+) -> None:
+    before = slow_sim.visible()
+    starts = segment_starts(before, 4)
+    slow_sim.advance(3_600)
+    slow_sim.add_batches(130, same_second=False)
+    # a deleted segment start, a batch next to another start, and a few anywhere
+    doomed = {starts[1][0], before[len(before) // 4 + 1]["id"], before[5]["id"], before[-1]["id"]}
+    assert slow_sim.delete_batches(doomed) == 4
+    slow_sim.reset_requests()
+
+    started = time.monotonic()
+    read = [batch for page in segmented_pages(api(slow_sim), starts) for batch in page]
+    seconds = time.monotonic() - started
+
+    now = slow_sim.visible()
+    assert len(read) == len({batch["id"] for batch in read})  # no batch twice
+    assert {batch["id"]: batch for batch in read} == {batch["id"]: batch for batch in now}
+    pages = math.ceil(len(now) / 100)
+    # the rejected start costs one request; each segment's last page may overlap the next
+    assert pages <= slow_sim.list_requests <= pages + 2 * len(starts)
+    assert seconds < 0.7 * pages * LATENCY, (seconds, pages)
+
+
+def test_segments_fall_back_when_starts_are_unknown_or_ignored(slow_sim: Simulator) -> None:
+    visible = slow_sim.visible()
+    unknown = [("batch_never_was_1", visible[300]["created_at"]), ("batch_never_was_2", 1)]
+    read = [batch["id"] for page in segmented_pages(api(slow_sim), unknown) for batch in page]
+    assert read == [batch["id"] for batch in visible]  # one pass from the top, in order
+    assert slow_sim.list_requests == math.ceil(len(visible) / 100) + 2
+
+
+@pytest.mark.slow
+def test_full_run_in_segments_matches_the_api_and_the_first_run_is_one_pass(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "s.duckdb"
+    with Simulator(batches=3_000, seed=9, api_key=KEY, latency=0.01) as sim:
+        first = extract(sim, db)
+        assert first.returncode == 0, first.stderr
+        afters = [q.get("after") for _, path, q, _ in sim.requests if path == LIST_PATH]
+        assert len(afters) == 30 and afters[0] is None and all(afters[1:])  # one chain
+        visible = sim.visible()
+        sim.advance(86_400)
+        sim.add_batches(120, same_second=False)
+        sim.delete_batches([visible[i]["id"] for i in (0, 999, 1000, 1001, 1500, 2999)])
+        sim.reset_requests()
+        full = extract(sim, db, "--full")
+        assert full.returncode == 0, full.stderr
+        # every batch the API shows is stored as it shows it (deleted ones stay stored)
+        now = sim.visible()
+        stored_now = {b["id"] for b in now}
+        list_afters = [q.get("after") for _, path, q, _ in sim.requests if path == LIST_PATH]
+        # segments start at loaded batches: cursors that no page of one pass would end on
+        page_ends = {now[i]["id"] for i in range(99, len(now), 100)}
+        assert sum(1 for a in list_afters if a and a not in page_ends) >= 2, list_afters
+        assert summary(full)["pages"] == len(list_afters)
+    stored = snapshot_ids(db)
+    assert stored_now <= stored
+    assert stored - stored_now == {visible[i]["id"] for i in (0, 999, 1000, 1001, 1500, 2999)}
+    assert_matches_subset(db, now)
+
+
+def snapshot_ids(db: Path) -> set[str]:
+    from batchlens.database import connect
+
+    with connect(db, read_only=True) as con:
+        return {row[0] for row in con.execute("select id from openai_batches.batches").fetchall()}
+
+
+def assert_matches_subset(db: Path, visible: list[dict]) -> None:
+    from helpers import expected_batches, stored_batches
+
+    stored, expected = stored_batches(db), expected_batches(visible)
+    different = [i for i in expected if stored[i] != expected[i]]
+    assert not different, different[:3]
+
+
+def scattered_open_batches(sim: Simulator) -> None:
+    """Batches that stay open for days, one every 150: paging to each costs more than a retrieve."""
+    for _ in range(12):
+        sim.add_batches(1, scenario="slow_finalizing")
+        sim.add_batches(150, same_second=False, scenario="failed_validation")
+    sim.advance(3 * 3_600)  # the failed ones are terminal, the slow ones still finalizing
+
+
+def test_concurrency_changes_neither_requests_nor_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes = []
+    for workers in ("1", "8"):
+        monkeypatch.setenv("SOURCES__OPENAI_BATCHES__RETRIEVE_CONCURRENCY", workers)
+        db = tmp_path / f"c{workers}.duckdb"
+        with Simulator(batches=200, seed=3, api_key=KEY, latency=0.02) as sim:
+            scattered_open_batches(sim)
+            account = Account(name="default", base_url=sim.url, api_key=KEY)
+            run_extraction(db, account)
+            open_before = {b["id"] for b in sim.visible() if b["status"] not in TERMINAL}
+            sim.advance(600)
+            sim.reset_requests()
+            started = time.monotonic()
+            numbers = run_extraction(db, account, build_views=False)
+            seconds = time.monotonic() - started
+            retrieved = sorted(p.rsplit("/", 1)[1] for _, p, _, _ in sim.requests if p != LIST_PATH)
+            assert set(retrieved) <= open_before and len(retrieved) == len(set(retrieved))
+            assert_matches_history(db, sim)
+            counts = (numbers.pages, numbers.requests, numbers.new, numbers.updated)
+            outcomes.append((sim.list_requests, retrieved, counts, numbers.still_open, seconds))
+    sequential, pooled = outcomes
+    assert sequential[:4] == pooled[:4]
+    assert len(sequential[1]) >= 8, "the scenario must retrieve open batches"
+    # the retrieves' latency, one after another against eight at a time
+    assert pooled[4] < sequential[4] - 0.5 * len(sequential[1]) * 0.02
+
+
+def test_a_failing_retrieve_fails_the_run_cleanly(tmp_path: Path) -> None:
+    db = tmp_path / "f.duckdb"
+    with Simulator(batches=200, seed=3, api_key=KEY) as sim:
+        scattered_open_batches(sim)
+        assert extract(sim, db).returncode == 0
+        sim.advance(600)
+        before = snapshot(db)
+        sim.inject("503", on="retrieve")
+        run = extract(sim, db)
+    assert run.returncode == 1
+    # progress lines aside (a loaded machine is slow), one line says what failed
+    errors = [line for line in run.stderr.splitlines() if " so far (" not in line]
+    assert len(errors) == 1 and "HTTP 503 after retries" in errors[0], run.stderr
+    assert snapshot(db) == before
+
+
+def test_a_bad_concurrency_setting_is_a_usage_error(sim: Simulator, db: Path) -> None:
+    run = extract(sim, db, env=cli_env(SOURCES__OPENAI_BATCHES__RETRIEVE_CONCURRENCY="0"))
+    assert run.returncode == 2
+    assert "retrieve_concurrency" in run.stderr and run.stderr.count("\n") == 1
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("value", ["-2", "many", "65", "2.5"])
+def test_parallel_settings_are_whole_numbers_from_1_to_64(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", value)
+    with pytest.raises(UsageError, match="full_segments"):
+        parallelism()
+    monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", "2")
+    assert parallelism() == Parallelism(retrieve_concurrency=8, full_segments=2)

@@ -1,0 +1,56 @@
+"""A run that changed neither the SQL nor the loaded tables' schema skips the views build."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from batchlens.config import Account
+from batchlens.database import connect
+from batchlens.extract import run_extraction
+from batchlens.models import SQL_DIR_ENV, build_models, discover, sql_dir
+from batchlens.simulator.server import Simulator
+from helpers import KEY
+
+
+def view_sql(db: Path, name: str) -> str:
+    with connect(db, read_only=True) as con:
+        (sql,) = con.execute(
+            "select sql from duckdb_views() where view_name = ?", [name]
+        ).fetchone()
+    return sql
+
+
+def test_views_are_rebuilt_only_when_sql_or_schema_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "v.duckdb"
+    with Simulator(batches=120, seed=2, api_key=KEY) as sim:
+        run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    names = [model.name for model in discover()]
+    assert build_models(db, only_if_changed=True) == []  # the extraction built them
+    assert build_models(db) == names  # unconditional when asked for
+
+    # a changed SQL file: its new text must reach the view
+    edited = tmp_path / "sql"
+    shutil.copytree(sql_dir(), edited)
+    facts = edited / "marts" / "open_batches.sql"
+    facts.write_text(facts.read_text().rstrip().rstrip(";") + "\nlimit 123456\n")
+    monkeypatch.setenv(SQL_DIR_ENV, str(edited))
+    assert build_models(db, only_if_changed=True) == names
+    assert "123456" in view_sql(db, "open_batches")
+    assert build_models(db, only_if_changed=True) == []
+    monkeypatch.delenv(SQL_DIR_ENV)
+    assert build_models(db, only_if_changed=True) == names
+    assert "123456" not in view_sql(db, "open_batches")
+
+    # a column the loaded table gained, and a view someone dropped
+    with connect(db) as con:
+        con.execute("alter table openai_batches.batches add column surprise bigint")
+    assert build_models(db, only_if_changed=True) == names
+    with connect(db) as con:
+        con.execute("drop view openai_batches.open_batches")
+    assert build_models(db, only_if_changed=True) == names
+    assert build_models(db, only_if_changed=True) == []
