@@ -239,7 +239,7 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import parse_headers, requests_mode, resolve_accounts
+    from .config import apply_requests_mode, parse_headers, resolve_accounts
     from .extract import Progress, ViewsNotBuiltError, extract_accounts
     from .prices import load_overrides
 
@@ -250,7 +250,7 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
 
         check_output(Path(args.html))  # a wrong path is exit 2 before anything is loaded
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
-    requests = requests_mode(args.requests)
+    requests = apply_requests_mode(accounts, args.requests)
     for account in accounts:
         for secret in account.secrets():
             redact.add(secret)

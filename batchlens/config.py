@@ -37,6 +37,14 @@ class Account:
     api_key: str | None = field(repr=False)
     provider: str | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # Which batch files to load (none, errors, all); None: the run's setting.
+    requests: str | None = None
+
+    def through_portkey(self) -> bool:
+        """Read through the Portkey gateway (a provider or any x-portkey-* header)."""
+        return bool(self.provider) or any(
+            name.lower().startswith("x-portkey-") for name in self.headers
+        )
 
     def secrets(self) -> list[str]:
         """Values that must never be printed: the key and secret-looking header values."""
@@ -153,6 +161,18 @@ def _configured_account(name: str, provider: str | None, headers: dict[str, str]
         provider=provider or _config(f"{prefix}.provider") or _config("provider"),
         headers=all_headers,
     )
+
+
+def apply_requests_mode(accounts: list[Account], cli_value: str | None) -> str:
+    """The run's `requests` setting; an account read through the Portkey gateway gets
+    `none` unless the setting was given, because the gateway does not proxy file contents
+    (it answers 500: README, "Why requests failed") and would fail every run."""
+    mode = requests_mode(cli_value)
+    if not (cli_value or _config("requests")):
+        for account in accounts:
+            if account.through_portkey():
+                account.requests = "none"
+    return mode
 
 
 def requests_mode(cli_value: str | None) -> str:

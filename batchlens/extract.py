@@ -403,6 +403,7 @@ def _extract_one(
     requests: str = DEFAULT_REQUESTS_MODE,
 ) -> Summary:
     started = time.monotonic()
+    requests = account.requests or requests
     before = _row_counts(read)
     known_files, stored_files = ledger_in_destination(
         pipeline, account.name, requests_kinds(requests)

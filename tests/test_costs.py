@@ -363,9 +363,10 @@ def test_output_file_usage_stands_in_for_a_missing_batch_usage(
 ) -> None:
     """A batch without `usage` whose output file was loaded is costed from its lines.
 
-    Issue 10 loads the lines; until it lands, `stg_batch_requests` is a placeholder with no
-    rows. Here it reads a hand-made table of lines instead (the lead: once batch_requests
-    is loaded by `--requests all`, extract it from the simulator's output files instead).
+    `stg_batch_requests` reads a hand-made table of lines here, with round token counts so
+    that the arithmetic below is checkable by hand (that the simulator's output-file usage
+    reaches `stg_batch_requests` and adds up to the batch's is checked in
+    test_request_files.py).
     """
     db = tmp_path / "copy.duckdb"
     shutil.copy(golden_db, db)
@@ -382,6 +383,14 @@ def test_output_file_usage_stands_in_for_a_missing_batch_usage(
             ") as t(account, batch_id, custom_id, kind, model, input_tokens, cached_tokens, "
             "output_tokens, reasoning_tokens, total_tokens)"
         )
+        # the columns of the real staging view that costs do not read
+        for column, kind in (("file_id", "varchar"), ("line_id", "varchar"),
+                             ("status_code", "bigint"), ("error_code", "varchar"),
+                             ("error_type", "varchar"), ("error_message", "varchar"),
+                             ("error_param", "varchar")):  # fmt: skip
+            connection.execute(
+                f"alter table openai_batches.hand_made_requests add column {column} {kind}"
+            )
     root = tmp_path / "sql"
     shutil.copytree(sql_dir(), root)
     (root / "staging" / "stg_batch_requests.sql").write_text(

@@ -271,6 +271,24 @@ def test_requests_from_dlt_config(small_sim: Simulator, db: Path) -> None:
     assert bad.returncode == 2 and "requests must be one of" in bad.stderr
 
 
+def test_through_the_gateway_files_are_off_unless_asked_for(
+    small_sim: Simulator, db: Path, tmp_path: Path
+) -> None:
+    """The pinned Portkey gateway answers 500 to file contents: a gateway account (a
+    provider or an x-portkey-* header) loads no files by default, and does when asked."""
+    for flags in (("--provider", "openai"), ("--header", "x-portkey-config: pc-abc")):
+        result = extract(small_sim, tmp_path / f"{flags[0][2:]}.duckdb", *flags)
+        assert result.returncode == 0, result.stderr
+        assert summary(result)["files"] == 0
+    assert small_sim.content_requests() == 0
+    result = extract(small_sim, db, "--provider", "openai", "--requests", "errors")
+    assert result.returncode == 0, result.stderr
+    assert summary(result)["files"] == len(
+        [b for b in terminal_files(small_sim).values() if served(small_sim, b)]
+    )
+    assert small_sim.content_requests() > 0
+
+
 def test_bad_lines_are_skipped_counted_and_warned_once(small_sim: Simulator, db: Path) -> None:
     file_id, batch = next(iter(terminal_files(small_sim).items()))
     ok = [
