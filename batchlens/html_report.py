@@ -25,12 +25,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from . import __version__, charts
-from .database import connect
 from .dialects import DUCKDB, rows
-from .errors import UsageError, classify
+from .errors import UsageError
 from .models import SCHEMA
 from .report import (
     OPEN_BATCHES_SHOWN,
@@ -41,6 +38,7 @@ from .report import (
     _seconds,
     _when,
     collect_from,
+    read_only,
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -210,17 +208,7 @@ COSTS_DAILY = _stacked_daily("costs_daily", "model", "cost_usd", "double", "othe
 def page(db: Path, days: int = 30) -> str:
     """The page for a DuckDB file, read in one read-only session."""
     _check_arguments("table", days)
-    db = Path(db)
-    if not db.is_file():
-        raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
-    try:
-        connection = connect(db, read_only=True)
-    except duckdb.Error as exc:
-        if classify(exc):  # held by a writer: the CLI reports it with its own exit code
-            raise
-        first_line = str(exc).splitlines()[0]
-        raise UsageError(f"cannot open the database {db}: {first_line}") from None
-    with connection:
+    with read_only(db) as connection:
         return page_from(connection, DUCKDB, str(db), days)
 
 

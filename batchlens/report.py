@@ -210,19 +210,23 @@ def windows_for(days: int) -> list[int]:
     return sorted({window for window in WINDOWS if window < days} | {days})
 
 
-def collect(db: Path, days: int, by: str | None = None) -> dict[str, Any]:
-    """Every section as plain rows (dicts), read in one read-only session of a DuckDB file."""
+def read_only(db: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only session of a DuckDB file; a missing or unreadable file is a usage error."""
     db = Path(db)
     if not db.is_file():
         raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
     try:
-        connection = connect(db, read_only=True)
+        return connect(db, read_only=True)
     except duckdb.Error as exc:
         if classify(exc):  # held by a writer: the CLI reports it with its own exit code
             raise
         first_line = str(exc).splitlines()[0]
         raise UsageError(f"cannot open the database {db}: {first_line}") from None
-    with connection:
+
+
+def collect(db: Path, days: int, by: str | None = None) -> dict[str, Any]:
+    """Every section as plain rows (dicts), read in one read-only session of a DuckDB file."""
+    with read_only(db) as connection:
         return collect_from(connection, DUCKDB, days, str(db), by)
 
 
