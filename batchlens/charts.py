@@ -125,21 +125,31 @@ def active_hourly_by_status(
     # each value holds until the next hour mark: stairs, a few paths for a year of hours
     edges = [date2num(hour) for hour in hours] + [date2num(hours[-1]) + 1 / 24]
     by_key = {(row["hour"], row["status"]): row["batches"] for row in rows}
-    bottom = [0.0] * len(hours)
-    for index, status in enumerate(statuses):
-        values = [float(by_key.get((hour, status)) or 0) for hour in hours]
-        top = [b + v for b, v in zip(bottom, values, strict=True)]  # stacking, not a metric
+    tops, top = [], [0.0] * len(hours)
+    for status in statuses:
+        top = [
+            t + float(by_key.get((hour, status)) or 0) for t, hour in zip(top, hours, strict=True)
+        ]
+        tops.append(top)  # stacking, not a metric
+    # painted from the top layer down, each filled from 0 over the one above: a band per
+    # status, with half the points of bands drawn between two outlines (a year is 8,760 h)
+    for index in reversed(range(len(statuses))):
+        status = statuses[index]
         colour = STATUS_COLOURS.get(status, PALETTE[index % len(PALETTE)])
+        values, steps = _runs(tops[index], edges)
         label = _label(status.replace("_", " "))
-        ax.stairs(top, edges, baseline=bottom, fill=True, color=colour, label=label)
-        bottom = top
+        ax.stairs(values, steps, baseline=0, fill=True, color=colour, label=label)
     accounts = sorted({row["account"] for row in accounts_rows})
     if len(accounts) > 1:
         for index, account in enumerate(accounts):
             mine = [row for row in accounts_rows if row["account"] == account]
-            ax.stairs(
+            values, steps = _runs(
                 [row["active"] for row in mine],
                 [date2num(row["hour"]) for row in mine] + [date2num(mine[-1]["hour"]) + 1 / 24],
+            )
+            ax.stairs(
+                values,
+                steps,
                 color=ACCOUNT_COLOURS[index % len(ACCOUNT_COLOURS)],
                 linewidth=1.2,
                 linestyle=("-", "--", ":", "-.")[index // len(ACCOUNT_COLOURS) % 4],
@@ -153,6 +163,19 @@ def active_hourly_by_status(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     _time_axis(ax, "hour")
     _legend(ax)
+
+
+def _runs(values: list[float], edges: list[float]) -> tuple[list[float], list[float]]:
+    """Stairs with the steps between equal values left out: the same picture, a point per
+    change instead of per hour (most hours of a year look like the hour before)."""
+    kept_values, kept_edges = [], [edges[0]]
+    for value, edge in zip(values, edges[1:], strict=True):
+        if kept_values and kept_values[-1] == value:
+            kept_edges[-1] = edge
+        else:
+            kept_values.append(value)
+            kept_edges.append(edge)
+    return kept_values, kept_edges
 
 
 def outcomes_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:

@@ -404,7 +404,7 @@ def test_a_year_of_history_stays_under_a_megabyte(tmp_path: Path) -> None:
     for days in (30, 365):
         text = page(db, days=days)
         assert len(text.encode()) < 1_000_000, (days, len(text.encode()))
-        assert Page(text).charts.keys() == CHARTS
+        assert Page(text).charts.keys() >= CHARTS  # and the optional ones with data
 
 
 # --- in a real browser ------------------------------------------------------------------------
