@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 import matplotlib
-from matplotlib.colors import to_rgba
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
@@ -48,6 +47,10 @@ OUTCOME_COLOURS = {
     "expired": "#E69F00",
     "cancelled": "#999999",
 }
+# The active statuses, light to dark as a batch moves along; a status word the page does
+# not know gets a colour from PALETTE.
+STATUS_COLOURS = {"validating": "#56B4E9", "in_progress": "#0072B2", "finalizing": "#CC79A7"}
+ACCOUNT_COLOURS = ("#000000", "#D55E00", "#E69F00", "#009E73")  # outlines over the stack
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
            "#000000", "#999999")  # fmt: skip
 MARKERS_UP_TO = 62  # points in a line; beyond, markers would only blot it (and cost bytes)
@@ -111,31 +114,68 @@ def draw(name: str, build: Any, *args: Any) -> str:
 # --- the charts: each takes the rows of one query of html_report ----------------------------
 
 
-def active_hourly(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:
-    """Rows: hour, account, active (from `active_batches_hourly`)."""
-    accounts = sorted({row["account"] for row in rows})
-    for index, account in enumerate(accounts):
-        mine = [row for row in rows if row["account"] == account]
-        # one outline per account: the view has a row for every hour mark, each value holds
-        # until the next mark (a step per hour would double the points of a year's page)
-        edges = [date2num(row["hour"]) for row in mine] + [date2num(mine[-1]["hour"]) + 1 / 24]
-        colour = PALETTE[index % len(PALETTE)]
-        ax.stairs(
-            [row["active"] for row in mine],
-            edges,
-            fill=len(accounts) == 1,
-            facecolor=to_rgba(colour, 0.3),
-            edgecolor=colour,
-            linewidth=1.2,
-            label=_label(account),
-        )
+def active_hourly_by_status(
+    figure: Figure, ax: Any, rows: list[dict], accounts_rows: list[dict], days: int
+) -> None:
+    """Rows: hour, status, batches, summed over accounts and ordered by the lifecycle (from
+    `active_batches_hourly_by_status`); `accounts_rows`: hour, account, active (from
+    `active_batches_hourly`), drawn as one outline per account when there are several."""
+    statuses = list(dict.fromkeys(row["status"] for row in rows))
+    hours = sorted({row["hour"] for row in rows})
+    # each value holds until the next hour mark: stairs, a few paths for a year of hours
+    edges = [date2num(hour) for hour in hours] + [date2num(hours[-1]) + 1 / 24]
+    by_key = {(row["hour"], row["status"]): row["batches"] for row in rows}
+    tops, top = [], [0.0] * len(hours)
+    for status in statuses:
+        top = [
+            t + float(by_key.get((hour, status)) or 0) for t, hour in zip(top, hours, strict=True)
+        ]
+        tops.append(top)  # stacking, not a metric
+    # painted from the top layer down, each filled from 0 over the one above: a band per
+    # status, with half the points of bands drawn between two outlines (a year is 8,760 h)
+    for index in reversed(range(len(statuses))):
+        status = statuses[index]
+        colour = STATUS_COLOURS.get(status, PALETTE[index % len(PALETTE)])
+        values, steps = _runs(tops[index], edges)
+        label = _label(status.replace("_", " "))
+        ax.stairs(values, steps, baseline=0, fill=True, color=colour, label=label)
+    accounts = sorted({row["account"] for row in accounts_rows})
+    if len(accounts) > 1:
+        for index, account in enumerate(accounts):
+            mine = [row for row in accounts_rows if row["account"] == account]
+            values, steps = _runs(
+                [row["active"] for row in mine],
+                [date2num(row["hour"]) for row in mine] + [date2num(mine[-1]["hour"]) + 1 / 24],
+            )
+            ax.stairs(
+                values,
+                steps,
+                color=ACCOUNT_COLOURS[index % len(ACCOUNT_COLOURS)],
+                linewidth=1.2,
+                linestyle=("-", "--", ":", "-.")[index // len(ACCOUNT_COLOURS) % 4],
+                label=_label(f"{account} (all active)"),
+            )
     ax.xaxis_date()
-    _title(ax, f"Active batches (validating, in progress or finalizing) by hour, last {days} d")
+    ax.set_xlim(edges[0], edges[-1])
+    _title(ax, f"Active batches by status, at each UTC hour mark, last {days} d")
     ax.set_ylabel("active batches at the hour mark")
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     _time_axis(ax, "hour")
     _legend(ax)
+
+
+def _runs(values: list[float], edges: list[float]) -> tuple[list[float], list[float]]:
+    """Stairs with the steps between equal values left out: the same picture, a point per
+    change instead of per hour (most hours of a year look like the hour before)."""
+    kept_values, kept_edges = [], [edges[0]]
+    for value, edge in zip(values, edges[1:], strict=True):
+        if kept_values and kept_values[-1] == value:
+            kept_edges[-1] = edge
+        else:
+            kept_values.append(value)
+            kept_edges.append(edge)
+    return kept_values, kept_edges
 
 
 def outcomes_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:

@@ -64,6 +64,24 @@ where
 order by hourly.account, hourly.hour
 """
 
+# All accounts together, as the daily charts: a sum of counts per hour and status, in the
+# lifecycle's order (the stack's order, bottom up).
+ACTIVE_HOURLY_BY_STATUS = f"""
+select
+    hourly.hour,
+    hourly.status,
+    cast(sum(hourly.batches) as bigint) as batches
+from {SCHEMA}.active_batches_hourly_by_status as hourly
+inner join {SCHEMA}.statuses as statuses
+    on hourly.status = statuses.status
+cross join {AS_OF_DAY} as as_of
+where
+    cast(hourly.hour at time zone 'UTC' as date) > as_of.as_of_day - $days
+    and cast(hourly.hour at time zone 'UTC' as date) <= as_of.as_of_day
+group by hourly.hour, hourly.status, statuses.lifecycle_order
+order by statuses.lifecycle_order, hourly.hour
+"""
+
 # All accounts, endpoints and models of a day together: sums of counts, and the rate as a
 # sum over a sum, as everywhere (docs/metrics.md).
 OUTCOMES_DAILY = f"""
@@ -232,6 +250,7 @@ def collect_page(connection: Any, dialect: str, label: str, days: int) -> dict[s
     return {
         "report": data,
         "active_hourly": query(ACTIVE_HOURLY),
+        "active_hourly_by_status": query(ACTIVE_HOURLY_BY_STATUS),
         "outcomes_daily": query(OUTCOMES_DAILY),
         "durations_daily": query(DURATIONS_DAILY, limit=DAILY_DURATION_MODELS),
         "failing": failing,
@@ -409,9 +428,12 @@ def render(page_data: dict[str, Any]) -> str:
             "What is running",
             _chart(
                 "active_hourly",
-                "How many batches were active at each UTC hour mark (active_batches_hourly).",
+                "Batches active at each UTC hour mark, stacked by the status they were in then "
+                "(active_batches_hourly_by_status, all accounts); with several accounts, a line "
+                "per account shows its own total (active_batches_hourly).",
+                page_data["active_hourly_by_status"],
+                charts.active_hourly_by_status,
                 page_data["active_hourly"],
-                charts.active_hourly,
                 days,
             ),
             _active_table(data),

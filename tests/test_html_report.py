@@ -34,7 +34,12 @@ HOUR, DAY = 3_600, 86_400
 HOSTILE = "<script>alert(1)</script>"
 NOW = int(time.time()) - HOUR
 CHARTS = {"active_hourly", "outcomes_daily", "durations_by_model", "durations_daily"}
+# charted when their views exist (they do now: the simulated history has request errors and
+# prices); test_optional_views_are_charted replaces them with hand-made ones
+OPTIONAL_CHARTS = {"error_codes_daily", "costs_daily"}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+ACTIVE = ("validating", "in_progress", "finalizing")
+ENDS = ("completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at")
 
 
 class Page(HTMLParser):
@@ -121,15 +126,14 @@ def test_every_chart_is_there_with_data(built: tuple[str, dict]) -> None:
     text, _ = built
     parsed = Page(text)
     assert parsed.tags["html"] == 1 and parsed.tags["table"] >= 5
-    assert set(parsed.charts) == CHARTS, parsed.empty_charts
+    assert set(parsed.charts) == CHARTS | OPTIONAL_CHARTS, parsed.empty_charts
     for name, tags in parsed.charts.items():
         assert tags["svg"] == 1, name
         assert tags["path"] > 20, (name, tags)  # axes, ticks and the data
         assert tags["text"] > 5, (name, tags)  # title, labels, ticks
-    for words in ("UTC", "active batches", "terminal batches per day", "failure rate"):
+    for words in ("UTC", "Active batches by status", "active batches at the hour mark",
+                  "terminal batches per day", "failure rate"):  # fmt: skip
         assert words in parsed.text, words
-    # request error codes and spend are charted only where their views exist
-    assert "error_codes_daily" not in text and "costs_daily" not in text
 
 
 def test_nothing_is_loaded_from_anywhere(built: tuple[str, dict]) -> None:
@@ -192,6 +196,23 @@ def test_chart_rows_match_the_simulated_batches(
     assert len(hours) == 29 * 24 + as_of.hour + 1
     assert hours[-1] == as_of.replace(minute=0, second=0, microsecond=0)
 
+    # and per status at each of those hour marks, read off the batches' own timestamps
+    by_status = {(row["hour"], row["status"]): row["batches"]
+                 for row in data["active_hourly_by_status"]}  # fmt: skip
+    assert len(by_status) == len(data["active_hourly_by_status"]) == 3 * len(hours)
+    expected_status: Counter[tuple[datetime, str]] = Counter()
+    for hour in hours:
+        for batch in visible:
+            status = status_at(batch, hour.timestamp())
+            if status is not None:
+                expected_status[(hour, status)] += 1
+    assert {key: n for key, n in by_status.items() if n} == dict(expected_status)
+    assert sum(expected_status.values()) > 100  # the window has busy hours
+    assert {status for _, status in expected_status} == set(ACTIVE)
+    assert [row["status"] for row in data["active_hourly_by_status"][:: len(hours)]] == list(
+        ACTIVE
+    )  # the stack in the lifecycle's order
+
     # the failing batches: terminal, failed/expired or with failed requests, newest first
     failing = [
         b for b in visible
@@ -202,11 +223,47 @@ def test_chart_rows_match_the_simulated_batches(
     assert [row["batch_id"] for row in data["failing"]] == [b["id"] for b in failing][:20]
 
 
+def status_at(batch: dict, instant: float) -> str | None:
+    """Which active status `batch` was in at `instant`; a status without its timestamp was
+    skipped. Ended = the earliest end timestamp of a batch no longer active."""
+    ends = [batch[name] for name in ENDS if batch.get(name) is not None]
+    ended = None if batch["status"] in ACTIVE or not ends else max(min(ends), batch["created_at"])
+    if batch["created_at"] > instant or (ended is not None and ended <= instant):
+        return None
+    finalizing = next((t for t in (batch.get("finalizing_at"), ended) if t is not None), None)
+    in_progress = next(
+        (t for t in (batch.get("in_progress_at"), batch.get("finalizing_at"), ended)
+         if t is not None), None
+    )  # fmt: skip
+    if finalizing is not None and finalizing <= instant:
+        return "finalizing"
+    if in_progress is not None and in_progress <= instant:
+        return "in_progress"
+    return "validating"
+
+
+def test_active_chart_has_a_series_per_status(built: tuple[str, dict]) -> None:
+    text, data = built
+    figure = text[text.index('data-chart="active_hourly"') :]
+    svg = figure[: figure.index("</figure>")]
+    legend = {part for part in Page(svg).texts}
+    assert {"validating", "in progress", "finalizing"} <= legend
+    assert "(UTC)" in " ".join(legend)
+    # one filled outline per status, each over every hour of the window
+    assert svg.count('id="patch_') >= 3
+    assert all(
+        sum(r["batches"] for r in data["active_hourly_by_status"] if r["status"] == s) > 0
+        for s in ACTIVE
+    )
+
+
 def test_optional_views_are_charted(loaded: tuple[Path, list[dict]], tmp_path: Path) -> None:
     """request_error_codes_daily and costs_daily (other issues' views), made by hand here."""
     db = tmp_path / "copy.duckdb"
     shutil.copy(loaded[0], db)
     with connect(db) as connection:
+        for view in ("request_error_codes_daily", "costs_daily"):  # the real ones step aside
+            connection.execute(f"drop view if exists openai_batches.{view}")
         (as_of,) = connection.execute(
             "select cast(as_of at time zone 'UTC' as date) from openai_batches.as_of"
         ).fetchone()
@@ -222,10 +279,11 @@ def test_optional_views_are_charted(loaded: tuple[Path, list[dict]], tmp_path: P
         )
         connection.execute(
             "create view openai_batches.costs_daily as select * from (values "
-            f"('{as_of}'::date, 'default', '/v1/embeddings', 'small', 1.5, 1.5), "
-            f"('{as_of}'::date, 'default', '/v1/responses', 'big', 20.25, 20.25), "
-            f"('{as_of}'::date - 40, 'default', '/v1/responses', 'big', 99.0, 99.0)"
-            ") as t(day, account, endpoint, model, cost_usd, saved_usd)"
+            f"('{as_of}'::date, 'default', '/v1/embeddings', 'small', 1.5, 1.5, 1, 0), "
+            f"('{as_of}'::date, 'default', '/v1/responses', 'big', 20.25, 20.25, 1, 0), "
+            f"('{as_of}'::date - 40, 'default', '/v1/responses', 'big', 99.0, 99.0, 1, 0)"
+            ") as t(day, account, endpoint, model, cost_usd, saved_usd, priced_batches, "
+            "unpriced_batches)"
         )
     with connect(db, read_only=True) as connection:
         data = collect_page(connection, "duckdb", str(db), 30)
@@ -241,7 +299,7 @@ def test_optional_views_are_charted(loaded: tuple[Path, list[dict]], tmp_path: P
         ("small", 1.5),
     ]
     parsed = Page(page(db, days=30))
-    assert set(parsed.charts) == CHARTS | {"error_codes_daily", "costs_daily"}
+    assert set(parsed.charts) == CHARTS | OPTIONAL_CHARTS
     assert parsed.tags["script"] == 0
 
 
@@ -346,7 +404,7 @@ def test_a_year_of_history_stays_under_a_megabyte(tmp_path: Path) -> None:
     for days in (30, 365):
         text = page(db, days=days)
         assert len(text.encode()) < 1_000_000, (days, len(text.encode()))
-        assert Page(text).charts.keys() == CHARTS
+        assert Page(text).charts.keys() >= CHARTS  # and the optional ones with data
 
 
 # --- in a real browser ------------------------------------------------------------------------

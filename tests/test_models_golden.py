@@ -54,6 +54,7 @@ PUBLIC_VIEWS = {
     "duration_stats_daily",
     "active_batches",
     "active_batches_hourly",
+    "active_batches_hourly_by_status",
     "batch_errors",
     "open_batches",
     "batch_costs",
@@ -480,6 +481,36 @@ def expected_hourly(facts: list[dict], as_of: datetime) -> list[dict]:
     return rows
 
 
+def status_at(f: dict, hour: datetime) -> str | None:
+    """The active status of a batch at an instant, read off its timestamps in order; a
+    missing one means the status was skipped (it starts when the next known one does)."""
+    if f["created_at"] > hour or (f["ended_at"] is not None and f["ended_at"] <= hour):
+        return None
+    starts = {
+        "finalizing": next((t for t in (f["finalizing_at"], f["ended_at"]) if t), None),
+        "in_progress": next(
+            (t for t in (f["in_progress_at"], f["finalizing_at"], f["ended_at"]) if t), None
+        ),
+    }
+    for status, start in starts.items():
+        if start is not None and start <= hour:
+            return status
+    return "validating"
+
+
+def expected_hourly_by_status(facts: list[dict], as_of: datetime) -> list[dict]:
+    """Brute force again: each hour of expected_hourly's spine, each batch's status then."""
+    rows = []
+    for row in expected_hourly(facts, as_of):
+        mine = [f for f in facts if f["account"] == row["account"]]
+        found = [status_at(f, row["hour"]) for f in mine]
+        rows += [
+            {**row, "status": status, "batches": found.count(status)} | {"active": None}
+            for status in sorted(ACTIVE)
+        ]
+    return [{k: v for k, v in r.items() if k != "active"} for r in rows]
+
+
 def expected_errors(history: dict[str, list[dict]]) -> list[dict]:
     rows = []
     for account, batches in history.items():
@@ -674,6 +705,24 @@ def test_active_batches_hourly(
     assert_rows_equal(golden["active_batches_hourly"], expected, ("account", "hour"))
 
 
+def test_active_batches_hourly_by_status(
+    golden: dict[str, list[dict]], facts: list[dict], golden_db: Path
+) -> None:
+    expected = expected_hourly_by_status(facts, recorded_as_of(golden_db))
+    key = ("account", "hour", "status")
+    assert_rows_equal(golden["active_batches_hourly_by_status"], expected, key)
+
+
+def test_active_batches_hourly_by_status_adds_up_to_active(golden: dict[str, list[dict]]) -> None:
+    """The invariant, view against view: the statuses of an hour sum to its `active`."""
+    sums: dict[tuple, int] = defaultdict(int)
+    for row in golden["active_batches_hourly_by_status"]:
+        sums[(row["account"], row["hour"])] += row["batches"]
+    active = {(r["account"], r["hour"]): r["active"] for r in golden["active_batches_hourly"]}
+    assert sums == active
+    assert max(active.values()) > 0
+
+
 def test_batch_errors(golden: dict[str, list[dict]]) -> None:
     key = ("account", "batch_id", "code")
     assert_rows_equal(golden["batch_errors"], expected_errors(HISTORY), key)
@@ -840,6 +889,35 @@ def test_hand_worked_active_batches_hourly(golden: dict[str, list[dict]]) -> Non
     assert got[("default", last_default)] == 5 + (recent <= last_default)
 
 
+def test_hand_worked_active_batches_hourly_by_status(golden: dict[str, list[dict]]) -> None:
+    got = {
+        (r["account"], r["hour"], r["status"]): r["batches"]
+        for r in golden["active_batches_hourly_by_status"]
+    }
+    at = lambda offset: datetime.fromtimestamp(T0 + offset, UTC)  # noqa: E731
+    hours = {(account, hour) for account, hour, _ in got}
+    assert {status for _, _, status in got} == ACTIVE  # cancelling is open, not active
+    assert len(got) == 3 * len(hours)  # every status at every hour, zeros included
+    # 00:00: done_c created exactly then (validating); done_b and expired in progress;
+    # stuck_finalizing finalizing since two days
+    assert [got[("default", at(0), s)] for s in ("validating", "in_progress", "finalizing")] == [
+        1, 2, 1,
+    ]  # fmt: skip
+    # 01:00: done_c in progress exactly from then, slow_finalizing created exactly then;
+    # expired still in progress; done_b (finalizing from 00:40) and all_failed ended before
+    assert [got[("default", at(HOUR), s)] for s in ("validating", "in_progress", "finalizing")] == [
+        1, 2, 1,
+    ]  # fmt: skip
+    # 04:00: cancelled_validating (never in progress) ended 03:31; no_counts failed at
+    # 04:00:10 while validating, so it is validating at 04:00
+    assert got[("default", at(4 * HOUR), "validating")] == 1
+    # team-b 08:00: batch_b_done created exactly then, in progress 30 s later; b_expired
+    # in progress until it expires at 21:00
+    assert got[("team-b", at(8 * HOUR), "validating")] == 1
+    assert got[("team-b", at(8 * HOUR), "in_progress")] == 1
+    assert got[("team-b", at(21 * HOUR), "in_progress")] == 0
+
+
 def test_hand_worked_open_batches(golden: dict[str, list[dict]], golden_db: Path) -> None:
     as_of = recorded_as_of(golden_db)
     got = {r["batch_id"]: r for r in golden["open_batches"] if r["account"] == "default"}
@@ -915,6 +993,42 @@ def test_views_with_only_open_batches(tmp_path: Path) -> None:
     facts = expected_facts({"default": history})
     hourly = expected_hourly(facts, recorded_as_of(db))
     assert_rows_equal(got["active_batches_hourly"], hourly, ("account", "hour"))
+
+
+def test_active_batches_hourly_by_status_with_skipped_statuses(tmp_path: Path) -> None:
+    """Missing intermediate timestamps: the status skipped lasts no time, the next one known
+    takes over, and the statuses still add up to `active`."""
+    db = tmp_path / "skipped.duckdb"
+    history = [
+        # never in_progress_at: validating until finalizing
+        batch("batch_no_in_progress", "completed", T0 + 10 * MINUTE,
+              finalizing=2 * HOUR, completed=3 * HOUR),
+        # failed while validating
+        batch("batch_failed_validating", "failed", T0 + 20 * MINUTE, failed=90 * MINUTE),
+        # cancelled in progress: never finalizing
+        batch("batch_cancelled_running", "cancelled", T0, in_progress=30 * MINUTE,
+              cancelling=150 * MINUTE, cancelled=160 * MINUTE),
+    ]  # fmt: skip
+    extract(db, history)
+    build_models(db)
+    got = views(db)
+    rows = got["active_batches_hourly_by_status"]
+    at = lambda offset: datetime.fromtimestamp(T0 + offset, UTC)  # noqa: E731
+    by_hour = {(r["hour"], r["status"]): r["batches"] for r in rows}
+    order = ("validating", "in_progress", "finalizing")
+    assert [by_hour[(at(HOUR), s)] for s in order] == [2, 1, 0]
+    assert [by_hour[(at(2 * HOUR), s)] for s in order] == [1, 1, 0]
+    assert [by_hour[(at(3 * HOUR), s)] for s in order] == [0, 0, 1]
+    assert [by_hour[(at(4 * HOUR), s)] for s in order] == [0, 0, 0]
+    assert_rows_equal(
+        rows,
+        expected_hourly_by_status(expected_facts({"default": history}), recorded_as_of(db)),
+        ("account", "hour", "status"),
+    )
+    sums: dict[datetime, int] = defaultdict(int)
+    for row in rows:
+        sums[row["hour"]] += row["batches"]
+    assert sums == {r["hour"]: r["active"] for r in got["active_batches_hourly"]}
 
 
 def test_as_of_falls_back_to_the_latest_timestamp_without_extractions(tmp_path: Path) -> None:

@@ -397,7 +397,8 @@ def test_html_page_charts_other_views_the_same_on_both(golden: Pair) -> None:
     views = {
         "request_error_codes_daily": "select day, account, endpoint, model, error_code, "
         "requests, 1 as batches, 'message' as example_message",
-        "costs_daily": "select day, account, endpoint, model, cost_usd, cost_usd as saved_usd",
+        "costs_daily": "select day, account, endpoint, model, cost_usd, cost_usd as saved_usd, "
+        "1 as priced_batches, 0 as unpriced_batches",
     }
     create, drop = [], []
     for name, columns in views.items():
