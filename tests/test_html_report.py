@@ -323,7 +323,7 @@ def test_report_writes_the_page_atomically(loaded: tuple[Path, list[dict]], tmp_
                      cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert Page(out.read_text()).charts.keys() == CHARTS
+    assert Page(out.read_text()).charts.keys() == CHARTS | OPTIONAL_CHARTS
     assert sorted(path.name for path in tmp_path.iterdir()) == ["report.html"]  # no temp left
     assert out.stat().st_mode & 0o044  # a web server may read it
 
@@ -387,7 +387,7 @@ def test_demo_writes_demo_html(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     html = tmp_path / "demo.html"
     assert str(html) in result.stdout
-    assert Page(html.read_text()).charts.keys() == CHARTS
+    assert Page(html.read_text()).charts.keys() == CHARTS | OPTIONAL_CHARTS
 
 
 # --- size -------------------------------------------------------------------------------------
