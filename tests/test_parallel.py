@@ -10,6 +10,7 @@ import math
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from batchlens.config import Account, Parallelism, parallelism
@@ -230,3 +231,31 @@ def test_parallel_settings_are_whole_numbers_from_1_to_64(
         parallelism()
     monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", "2")
     assert parallelism() == Parallelism(retrieve_concurrency=8, full_segments=2)
+
+
+def test_files_download_in_the_pool_with_the_same_rows_and_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes = []
+    for workers in ("1", "8"):
+        monkeypatch.setenv("SOURCES__OPENAI_BATCHES__RETRIEVE_CONCURRENCY", workers)
+        db = tmp_path / f"f{workers}.duckdb"
+        with Simulator(batches=300, seed=9, api_key=KEY, latency=0.02) as sim:
+            account = Account(name="default", base_url=sim.url, api_key=KEY)
+            started = time.monotonic()
+            numbers = run_extraction(db, account, build_views=False, requests="errors")
+            seconds = time.monotonic() - started
+            downloads = sorted(p for _, p, _, _ in sim.requests if p.startswith("/v1/files"))
+            with duckdb.connect(str(db), read_only=True) as con:
+                rows = con.sql(
+                    "select batch_id, custom_id, error_code from openai_batches.batch_requests"
+                ).fetchall()
+                ledger = con.sql(
+                    "select file_id, state, lines from openai_batches.batch_files"
+                ).fetchall()
+            outcomes.append((downloads, sorted(rows), sorted(ledger), numbers.files, seconds))
+    sequential, pooled = outcomes
+    assert sequential[:4] == pooled[:4]
+    assert len(sequential[2]) >= 10 and len(sequential[1]) > 1_000, "the history must have files"
+    # the downloads' latency, one after another against eight at a time
+    assert pooled[4] < sequential[4] - 0.5 * len(sequential[0]) * 0.02

@@ -80,7 +80,8 @@ def openai_batches(
     instead of merged (one run never yields a batch twice): no staging copy and no merge,
     the first run's largest cost in time and memory.
 
-    `retrieve_concurrency` open batches are retrieved at once (1: one after another).
+    `retrieve_concurrency` open batches are retrieved, and files downloaded, at once (1: one
+    after another).
     `segment_starts`: (id, created_at) of loaded batches, newest first, where a `full` run
     starts reading segments of the list at once (see `parallel.segmented_pages`); without
     them, or with `full_segments` 1, the list is read from the top in one pass.
@@ -98,7 +99,14 @@ def openai_batches(
         headers=headers,
         connections=max(10, retrieve_concurrency, full_segments),
     )
-    files = RequestFiles(api, account, requests_kinds(requests), known_files, stored_files or ())
+    files = RequestFiles(
+        api,
+        account,
+        requests_kinds(requests),
+        known_files,
+        stored_files or (),
+        workers=retrieve_concurrency,
+    )
     starts = list(segment_starts or [])[: full_segments - 1] if full else []
     return batches(
         api,

@@ -10,8 +10,9 @@ once: bodies hold users' data, and an output file can be hundreds of MB.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from .api_client import (
     InvalidPageError,
     api_message,
 )
+from .parallel import Emit, gather
 from .providers import map_status
 from .settings import FILES_TABLE, REQUESTS_TABLE, TERMINAL_STATUSES
 from .tables import TIMESTAMP
@@ -199,6 +201,7 @@ class FileDownloader:
 
     def __init__(self, api: BatchesApi) -> None:
         self.api = api
+        self._lock = threading.Lock()  # the counters are shared by the download workers
         self.requests = 0
         self.downloaded = 0
         self.rows = 0
@@ -211,7 +214,7 @@ class FileDownloader:
         when it still lists the file but serves no content.
         """
         read = FileRead(file)
-        self.requests += 1
+        self._count(requests=1)
         response = self.api.session.get(
             f"{self.api.base_url}/files/{file.file_id}/content", stream=True
         )
@@ -237,8 +240,7 @@ class FileDownloader:
                     f"the download of file {file.file_id} (batch {file.batch_id}) broke off "
                     f"after {read.bytes} bytes ({type(exc).__name__}); the next run fetches it"
                 ) from None
-        self.downloaded += 1
-        self.rows += read.lines
+        self._count(downloaded=1, rows=read.lines)
         if read.bad_lines:
             log.warning(
                 "file %s (batch %s): %d line(s) skipped, not JSON or without custom_id",
@@ -260,8 +262,14 @@ class FileDownloader:
             "[sources.openai_batches], while it lasts)"
         )
 
+    def _count(self, requests: int = 0, downloaded: int = 0, rows: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.downloaded += downloaded
+            self.rows += rows
+
     def _gone(self, file_id: str) -> bool:
-        self.requests += 1
+        self._count(requests=1)
         response = self.api.session.get(f"{self.api.base_url}/files/{file_id}")
         if response.status_code == 404:
             return True
@@ -430,11 +438,13 @@ class RequestFiles:
         kinds: Iterable[str],
         known: set[str] | None = None,
         stored: Iterable[FileToFetch] = (),
+        workers: int = 1,
     ) -> None:
         self.account = account
         self.kinds = tuple(kinds)
         self.known = set(known or ())
         self.downloader = FileDownloader(api)
+        self.workers = workers
         self.pending: dict[str, FileToFetch] = {}
         for file in stored:
             self._add(file)
@@ -448,24 +458,43 @@ class RequestFiles:
             self._add(file)
 
     def tables(self) -> Iterator[Any]:
-        """Hinted Arrow tables: both tables first (empty), so they exist from the first run."""
+        """Hinted Arrow tables: both tables first (empty), so they exist from the first run.
+
+        Files download `workers` at a time, each worker taking every `workers`-th file: at
+        an API's latency a first run over a long history fetches hundreds of files, and one
+        after another they would take minutes. Chunks of at most CHUNK_ROWS rows come back
+        through a short queue, so memory stays bounded whatever the files' sizes.
+        """
         empty = requests_table(self.account, None, [])
         yield dlt.mark.with_hints(empty, REQUESTS_HINTS, create_table_variant=True)
+        files = list(self.pending.values())
         reads: list[FileRead] = []
-        for file in self.pending.values():
-            chunk: list[tuple] = []
-            for item in self.downloader.read(file):
-                if isinstance(item, FileRead):
-                    reads.append(item)
-                    continue
-                chunk.append(item)
-                if len(chunk) >= CHUNK_ROWS:
-                    yield self._rows(file, chunk)
-                    chunk = []
-            if chunk:
-                yield self._rows(file, chunk)
+        count = max(1, min(self.workers, len(files)))
+        producers = [self._producer(files[k::count]) for k in range(count)]
+        for item in gather(producers, "batchlens-files") if files else ():
+            if isinstance(item, FileRead):
+                reads.append(item)
+            else:
+                yield self._rows(*item)
         ledger = files_table(reads, self.account, time.time())
         yield dlt.mark.with_hints(ledger, FILES_HINTS, create_table_variant=True)
+
+    def _producer(self, files: list[FileToFetch]) -> Callable[[Emit], None]:
+        def produce(emit: Emit) -> None:
+            for file in files:
+                chunk: list[tuple] = []
+                for item in self.downloader.read(file):
+                    if isinstance(item, FileRead):
+                        if (chunk and not emit((file, chunk))) or not emit(item):
+                            return
+                        continue
+                    chunk.append(item)
+                    if len(chunk) >= CHUNK_ROWS:
+                        if not emit((file, chunk)):
+                            return
+                        chunk = []
+
+        return produce
 
     def _rows(self, file: FileToFetch, rows: list[tuple]) -> Any:
         return dlt.mark.with_table_name(requests_table(self.account, file, rows), REQUESTS_TABLE)
