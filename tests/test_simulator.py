@@ -593,3 +593,24 @@ def test_serve_forever_runs_until_sigterm() -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_control_endpoints_drive_a_running_simulator() -> None:
+    """The README's /_sim/ rows, over HTTP: latency, add, delete, state, history."""
+    with Simulator(batches=30, seed=4) as simulator:
+        control = simulator.url.rsplit("/v1", 1)[0] + "/_sim/"
+        auth = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+        assert requests.post(control + "latency?seconds=0.2", timeout=5).json() == {"latency": 0.2}
+        answer = requests.get(simulator.url + "/batches?limit=1", headers=auth, timeout=5)
+        assert answer.status_code == 200 and answer.elapsed.total_seconds() >= 0.2
+        requests.post(control + "latency?seconds=0", timeout=5)
+        added = requests.post(control + "add?k=2", timeout=5).json()["ids"]
+        assert requests.get(control + "state", timeout=5).json()["batches"] == 32
+        deleted = requests.post(control + "delete?ids=" + ",".join(added), timeout=5).json()
+        assert deleted == {"deleted": 2}
+        listed = {batch["id"] for batch in requests.get(control + "history", timeout=5).json()}
+        assert len(listed) == 30 and not listed & set(added)
+        gone = requests.get(f"{simulator.url}/batches/{added[0]}", headers=auth, timeout=5)
+        assert gone.status_code == 404
+        bad = requests.post(control + "latency?seconds=soon", timeout=5)
+        assert bad.status_code == 400
