@@ -614,3 +614,20 @@ def test_control_endpoints_drive_a_running_simulator() -> None:
         assert gone.status_code == 404
         bad = requests.post(control + "latency?seconds=soon", timeout=5)
         assert bad.status_code == 400
+
+
+def test_an_every_rule_lets_the_retry_of_its_fault_through() -> None:
+    """In flight together, a retry may arrive on the rule's turn: the next request takes it."""
+    from batchlens.simulator.faults import Fault, FaultBook
+
+    book = FaultBook()
+    book.add(Fault("500", every=2, on="any"))
+    drawn = [
+        (request, book.draw("list", request) is not None)
+        for request in ("a", "b", "c", "b", "d", "e", "f", "d")
+    ]
+    # b faulted; its retry comes on the 2nd turn after and passes, so d takes that turn;
+    # d's retry comes when the cadence is not due, as one after another always is
+    assert drawn == [("a", False), ("b", True), ("c", False), ("b", False), ("d", True),
+                     ("e", False), ("f", True), ("d", False)]  # fmt: skip
+    assert book.injected == 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchlens.simulator.history import TIMESTAMP_FIELDS
@@ -49,6 +49,7 @@ class Fault:
     delay: float = 5.0  # seconds a "timeout" fault sleeps before answering
     seen: int = 0
     fired: int = 0
+    awaiting_retry: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -86,22 +87,33 @@ class FaultBook:
         with self._lock:
             self._rules.clear()
 
-    def draw(self, target: str) -> Fault | None:
+    def draw(self, target: str, request: str = "") -> Fault | None:
         """Count the request against every matching rule; the first rule due fires.
 
         Every matching rule counts the request (a faulted request still counts), so two
-        rules keep their own cadence instead of shadowing each other.
+        rules keep their own cadence instead of shadowing each other. An `every` rule lets
+        the retry of a request it faulted through and fires on the next one instead: one
+        after another that changes nothing (the retry comes next, never due), but with
+        requests in flight together the retry could otherwise land on the rule's turn again
+        and again, which no real API does. `request` identifies it (method, path, query).
         """
         chosen = None
         with self._lock:
             for rule in self._rules:
                 if rule.exhausted or not rule.applies_to(target):
                     continue
+                retry = request in rule.awaiting_retry
+                rule.awaiting_retry.discard(request)
                 rule.seen += 1
                 due = rule.every is None or rule.seen % rule.every == 0
+                if due and retry and rule.every and rule.every > 1:
+                    rule.seen -= 1  # the turn passes to the next request
+                    continue
                 if due and chosen is None:
                     rule.fired += 1
                     chosen = rule
+                    if rule.every and rule.every > 1 and request:
+                        rule.awaiting_retry.add(request)
             if chosen is not None:
                 self.injected += 1
         return chosen

@@ -560,7 +560,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(_ApiError(404, f"Invalid URL ({method} {path})"))
         if sim.latency > 0:
             time.sleep(sim.latency)  # a round trip: each handler thread waits on its own
-        fault = sim._faults.draw(target)
+        fault = sim._faults.draw(target, f"{method} {path} {sorted(query.items())}")
         if fault is not None:
             status = self._early_fault(fault)
             if status is not None:
