@@ -103,6 +103,26 @@ def test_a_value_of_the_wrong_type_is_null_in_its_column_and_kept_as_sent() -> N
     assert keeper.unexpected == set(odd(row))
 
 
+@pytest.mark.parametrize(
+    ("where", "path"),
+    [
+        ("request_counts", ("failed",)),
+        ("usage", ("input_tokens",)),
+        ("usage", ("output_tokens_details", "reasoning_tokens")),
+    ],
+)
+def test_a_fraction_alone_is_kept_as_sent_not_truncated(where: str, path: tuple) -> None:
+    """A page whose only odd value is a float: Arrow's one-shot conversion would make 3."""
+    batch = full_batch()
+    target = batch[where]
+    for name in path[:-1]:
+        target = target[name]
+    target[path[-1]] = 3.5
+    row = batches_table([full_batch(), batch], "default").to_pylist()[1]
+    assert row["__".join((where, *path))] is None
+    assert odd(row) == {".".join((where, *path)): 3.5}
+
+
 def test_a_nested_object_that_is_not_an_object_is_kept() -> None:
     batch = {**full_batch(), "request_counts": "pending", "usage": [1, 2]}
     row = batches_table([batch], "default").to_pylist()[0]

@@ -105,6 +105,8 @@ def batches_table(
     try:
         columns = _fast_columns(batches)
         tolerant = False
+        if _has_float_counts(batches):  # Arrow would truncate 3.5 to 3 without a word
+            raise TypeError("a count or token number with a fraction")
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         columns = _tolerant_columns(batches, odd, keeper)
         tolerant = True
@@ -161,6 +163,23 @@ def _keys(batches: Sequence[dict], nested: bool) -> tuple[set[str], list[set[str
             if details:
                 output_keys.update(details)
     return keys, found
+
+
+def _has_float_counts(batches: Sequence[dict]) -> bool:
+    """Whether a known count or token number came as a float: the tolerant path then keeps
+    it as sent in `unexpected_values`. Only called after the fast path, which proved every
+    nested object a dict or None."""
+    for batch in batches:
+        for counts in (batch.get("request_counts"), batch.get("usage")):
+            if counts and float in map(type, counts.values()):
+                return True
+        usage = batch.get("usage")
+        if usage:
+            for name in ("input_tokens_details", "output_tokens_details"):
+                details = usage.get(name)
+                if isinstance(details, dict) and float in map(type, details.values()):
+                    return True
+    return False
 
 
 def _fast_columns(batches: Sequence[dict]) -> dict[str, pa.Array]:
