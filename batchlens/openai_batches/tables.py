@@ -103,13 +103,17 @@ def batches_table(
     keeper = keeper or FieldKeeper()
     odd: dict[int, dict[str, Any]] = {}  # row -> {field path: value as sent}
     try:
-        columns = _fast_columns(batches)
-        tolerant = False
-        if _has_float_counts(batches):  # Arrow would truncate 3.5 to 3 without a word
-            raise TypeError("a count or token number with a fraction")
+        columns: dict[str, pa.Array] | None = _fast_columns(batches)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        columns = None
+    if columns is not None:
+        keys, nested_keys, fraction = _keys(batches, nested=True)
+        if fraction:  # Arrow truncated 3.5 to 3 without a word: keep it as sent instead
+            columns = None
+    tolerant = columns is None
+    if columns is None:
         columns = _tolerant_columns(batches, odd, keeper)
-        tolerant = True
+        keys, nested_keys, _ = _keys(batches, nested=False)
     raw = columns["status"].to_pylist()
     columns["status"] = pa.array([map_status(s)[0] for s in raw], pa.string())
     columns["status_raw"] = pa.array(raw, pa.string())
@@ -117,7 +121,6 @@ def batches_table(
         [_json_or_none(b.get("metadata")) for b in batches], pa.binary()
     ).cast(pa.string())
     columns["account"] = pa.array([account] * len(batches), pa.string())
-    keys, nested_keys = _keys(batches, nested=not tolerant)
     # the tolerant path's objects may hold anything, so they are always walked
     nested_extras = tolerant or any(
         not found <= known for found, known in zip(nested_keys, _NESTED_KEYS, strict=True)
@@ -136,50 +139,39 @@ def batches_table(
     return _table(columns, keys=("id", "account"))
 
 
-def _keys(batches: Sequence[dict], nested: bool) -> tuple[set[str], list[set[str]]]:
+def _keys(batches: Sequence[dict], nested: bool) -> tuple[set[str], list[set[str]], bool]:
     """The page's top-level keys and, with `nested`, the keys of `request_counts`, `usage`
-    and its two details objects: one plain loop, the cheapest way found to look at them
-    (`map`/`filter` with `methodcaller` measured slower). `nested` only after the fast
-    path, which proved every nested object a dict or None."""
+    and its two details objects, and whether any of their values is a float (a count with
+    a fraction, which the fast path truncates): one plain loop, the cheapest way found to
+    look at them (`map`/`filter` with `methodcaller` measured slower). `nested` only after
+    the fast path, which proved every nested object a dict or None."""
     keys: set[str] = set()
     found: list[set[str]] = [set(), set(), set(), set()]
-    counts_keys, usage_keys, input_keys, output_keys = found
     if not nested:
         for batch in batches:
             keys.update(batch)
-        return keys, found
+        return keys, found, False
+    counts_keys, usage_keys, input_keys, output_keys = found
+    fraction = False
     for batch in batches:
         keys.update(batch)
         counts = batch.get("request_counts")
         if counts:
             counts_keys.update(counts)
+            fraction = fraction or float in map(type, counts.values())
         usage = batch.get("usage")
         if usage:
             usage_keys.update(usage)
+            fraction = fraction or float in map(type, usage.values())
             details = usage.get("input_tokens_details")
             if details:
                 input_keys.update(details)
+                fraction = fraction or float in map(type, details.values())
             details = usage.get("output_tokens_details")
             if details:
                 output_keys.update(details)
-    return keys, found
-
-
-def _has_float_counts(batches: Sequence[dict]) -> bool:
-    """Whether a known count or token number came as a float: the tolerant path then keeps
-    it as sent in `unexpected_values`. Only called after the fast path, which proved every
-    nested object a dict or None."""
-    for batch in batches:
-        for counts in (batch.get("request_counts"), batch.get("usage")):
-            if counts and float in map(type, counts.values()):
-                return True
-        usage = batch.get("usage")
-        if usage:
-            for name in ("input_tokens_details", "output_tokens_details"):
-                details = usage.get(name)
-                if isinstance(details, dict) and float in map(type, details.values()):
-                    return True
-    return False
+                fraction = fraction or float in map(type, details.values())
+    return keys, found, fraction
 
 
 def _fast_columns(batches: Sequence[dict]) -> dict[str, pa.Array]:
