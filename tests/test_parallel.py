@@ -15,7 +15,7 @@ import pytest
 
 from batchlens.config import Account, Parallelism, parallelism
 from batchlens.errors import UsageError
-from batchlens.extract import run_extraction
+from batchlens.extract import Summary, run_extraction
 from batchlens.openai_batches.api_client import BatchesApi, BatchesApiError
 from batchlens.openai_batches.parallel import retrieve_all, segmented_pages
 from batchlens.simulator.server import LIST_PATH, Simulator
@@ -33,6 +33,13 @@ def slow_sim() -> Simulator:
 
 def api(sim: Simulator) -> BatchesApi:
     return BatchesApi(sim.url, KEY, connections=16)
+
+
+def timed_extraction(db: Path, account: Account, **options: str) -> tuple[Summary, float]:
+    """A run without the views (their build is not what the pool changes), and its seconds."""
+    started = time.monotonic()
+    numbers = run_extraction(db, account, build_views=False, **options)
+    return numbers, time.monotonic() - started
 
 
 def test_retrieves_run_in_a_bounded_pool_in_order(slow_sim: Simulator) -> None:
@@ -184,9 +191,7 @@ def test_concurrency_changes_neither_requests_nor_counts(
             open_before = {b["id"] for b in sim.visible() if b["status"] not in TERMINAL}
             sim.advance(600)
             sim.reset_requests()
-            started = time.monotonic()
-            numbers = run_extraction(db, account, build_views=False)
-            seconds = time.monotonic() - started
+            numbers, seconds = timed_extraction(db, account)
             retrieved = sorted(p.rsplit("/", 1)[1] for _, p, _, _ in sim.requests if p != LIST_PATH)
             assert set(retrieved) <= open_before and len(retrieved) == len(set(retrieved))
             assert_matches_history(db, sim)
@@ -242,9 +247,7 @@ def test_files_download_in_the_pool_with_the_same_rows_and_requests(
         db = tmp_path / f"f{workers}.duckdb"
         with Simulator(batches=300, seed=9, api_key=KEY, latency=0.02) as sim:
             account = Account(name="default", base_url=sim.url, api_key=KEY)
-            started = time.monotonic()
-            numbers = run_extraction(db, account, build_views=False, requests="errors")
-            seconds = time.monotonic() - started
+            numbers, seconds = timed_extraction(db, account, requests="errors")
             downloads = sorted(p for _, p, _, _ in sim.requests if p.startswith("/v1/files"))
             with duckdb.connect(str(db), read_only=True) as con:
                 rows = con.sql(
