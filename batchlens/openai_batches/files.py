@@ -218,11 +218,14 @@ class FileDownloader:
         response = self.api.session.get(
             f"{self.api.base_url}/files/{file.file_id}/content", stream=True
         )
+        if response.status_code == 404:
+            # Give the connection back before asking the Files API: a worker holding two
+            # at once overflows the pool, which sizes one connection per worker.
+            response.close()
+            read.state = "expired" if self._gone(file.file_id) else "missing"
+            yield read
+            return
         with response:
-            if response.status_code == 404:
-                read.state = "expired" if self._gone(file.file_id) else "missing"
-                yield read
-                return
             try:
                 _check(response, f"GET /files/{file.file_id}/content")
             except BatchesApiError as exc:
