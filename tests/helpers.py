@@ -1,12 +1,16 @@
-"""Test helpers: the CLI in a subprocess, and a database compared with the simulator."""
+"""Test helpers: the CLI as a user runs it, and a database compared with the simulator."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from batchlens.database import connect
@@ -37,20 +41,78 @@ def cli_command(*args: str) -> list[str]:
 
 
 def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    own_process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        cli_command(*args),
-        cwd=cwd,
-        env=env or cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """`batchlens ARGS` in `cwd` with exactly `env`: its exit code, stdout and stderr.
+
+    In this process by default: starting Python and importing dlt costs 2-3 s a run, and
+    the suite makes hundreds. `own_process` for what only a process shows: signals, locks
+    held by another process, the interpreter's start-up, stdout closed under it.
+    """
+    if own_process:
+        result = subprocess.run(
+            cli_command(*args),
+            cwd=cwd,
+            env=env or cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    else:
+        result = _run_in_process(list(args), cwd, env or cli_env())
     # every run of every test doubles as a leak test
     assert KEY not in result.stdout + result.stderr, "the API key was printed"
     return result
+
+
+def _run_in_process(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    from batchlens import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        _like_a_process(cwd, env),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            code = cli.main(args)
+        except SystemExit as exc:  # --help, --version
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    return subprocess.CompletedProcess(cli_command(*args), code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _like_a_process(cwd: Path, env: dict[str, str]) -> Iterator[None]:
+    """What a new process would start from: this environment and working directory, dlt's
+    configuration read from them, and no handler left behind by the run."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_term = signal.getsignal(signal.SIGTERM)
+    logger = logging.getLogger("batchlens")
+    saved_handlers, saved_propagate = list(logger.handlers), logger.propagate
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    Container()[PluggableRunContext].reload(str(cwd))  # .dlt/*.toml of this directory
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        Container()[PluggableRunContext].reload(saved_cwd)
+        signal.signal(signal.SIGTERM, saved_term)
+        logger.handlers[:] = saved_handlers
+        logger.propagate = saved_propagate
 
 
 def extract(

@@ -124,7 +124,9 @@ def error_files_due(visible: list[dict], as_of: float) -> dict[str, str]:
 
 def cli_check(db: Path, *args: str, cwd: Path | None = None, **env: str):
     """`batchlens check` in a process of its own: exit statuses, configuration, locks."""
-    return run_cli("check", "--db", str(db), *args, cwd=cwd or db.parent, env=cli_env(**env))
+    return run_cli(
+        "check", "--db", str(db), *args, cwd=cwd or db.parent, env=cli_env(**env), own_process=True
+    )
 
 
 @dataclass

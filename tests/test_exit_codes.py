@@ -137,7 +137,7 @@ def test_a_held_lock_exits_3_fast_naming_the_holder(sim: Simulator, db: Path) ->
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         result = extract(sim, db)
-        assert time.monotonic() - started < 2 + 1.5  # 2 s contract plus interpreter start-up
+        assert time.monotonic() - started < 2 + 1.5  # the 2 s contract plus the run's set-up
         assert result.returncode == 3
         assert f"pid {holder.pid}" in one_line_error(result)
         assert not db.exists() and sim.requests == []

@@ -7,6 +7,7 @@ the code under test.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from batchlens.config import Account, Parallelism, parallelism
 from batchlens.errors import UsageError
 from batchlens.extract import run_extraction
 from batchlens.openai_batches.api_client import BatchesApi, BatchesApiError
-from batchlens.openai_batches.parallel import retrieve_all, segmented_pages
+from batchlens.openai_batches.parallel import gather, retrieve_all, segmented_pages
 from batchlens.simulator.server import LIST_PATH, Simulator
 from helpers import KEY, assert_matches_history, cli_env, extract, snapshot, summary
 
@@ -97,6 +98,28 @@ def test_a_failure_in_the_pool_stops_it(
 def segment_starts(visible: list[dict], segments: int) -> list[tuple[str, int]]:
     step = len(visible) // segments
     return [(visible[i * step]["id"], visible[i * step]["created_at"]) for i in range(1, segments)]
+
+
+def test_a_failed_gather_returns_only_once_its_workers_stopped() -> None:
+    """A process that lives on (a notebook) must not keep a failed run's requests going."""
+    sent: list[int] = []
+
+    def fails(emit) -> None:
+        raise BatchesApiError("the first download failed")
+
+    def slow(emit) -> None:
+        for n in range(50):
+            time.sleep(0.05)  # a request in flight
+            sent.append(n)
+            if not emit(n):
+                return
+
+    with pytest.raises(BatchesApiError):
+        list(gather([fails, slow], name="gather-test"))
+    after = len(sent)
+    assert not [t for t in threading.enumerate() if t.name.startswith("gather-test")]
+    time.sleep(0.2)
+    assert len(sent) == after < 50
 
 
 def test_segments_read_what_one_pass_reads_after_creations_and_deletions(

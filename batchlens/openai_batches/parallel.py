@@ -141,7 +141,10 @@ def gather(producers: list[Callable[[Emit], None]], name: str, depth: int = 4) -
     """Runs each producer in its own thread; yields what they emit, as it comes.
 
     The first error of any producer is raised here and the others are told to stop (their
-    `emit` answers False), as when the consumer stops early.
+    `emit` answers False), as when the consumer stops early. Either way this returns only
+    once every producer has stopped: a failed run must not leave threads sending requests
+    behind it in a process that lives on (a notebook, a scheduler). Only Ctrl-C does not
+    wait for the requests in flight; the process is ending.
     """
     ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
     abandoned = threading.Event()
@@ -174,6 +177,7 @@ def gather(producers: list[Callable[[Emit], None]], name: str, depth: int = 4) -
     for thread in threads:
         thread.start()
     running = len(threads)
+    interrupted = False
     try:
         while running:
             item, error = ready.get()
@@ -183,5 +187,10 @@ def gather(producers: list[Callable[[Emit], None]], name: str, depth: int = 4) -
                 running -= 1
             else:
                 yield item
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         abandoned.set()
+        for thread in threads if not interrupted else ():
+            thread.join()  # each stops at its next emit, after the request it has in flight
