@@ -28,7 +28,13 @@ from batchlens.openai_batches.files import (
     ledger_in_destination,
     requests_kinds,
 )
-from batchlens.openai_batches.settings import BATCHES_TABLE, DATASET_NAME, EXTRACTIONS_TABLE
+from batchlens.openai_batches.parallel import incremental_segments
+from batchlens.openai_batches.settings import (
+    BATCHES_TABLE,
+    DATASET_NAME,
+    EXTRACTIONS_TABLE,
+    TERMINAL_STATUSES,
+)
 
 from .config import Account, Parallelism, parallelism
 from .destinations import Target
@@ -251,6 +257,34 @@ def _segment_starts(read: _Reader, account: str, segments: int) -> list[tuple[st
     return [(str(batch_id), int(created)) for batch_id, created in found]
 
 
+def _incremental_plan(
+    read: _Reader, account: str, segments: int
+) -> tuple[list[tuple[str, int]], tuple[str, int] | None]:
+    """An incremental run's segments (`incremental_segments`), from the stored statuses.
+
+    Reads the newest loaded batches until it holds the first page the run would not read
+    (a few thousand rows at most, in practice): the whole history is never fetched.
+    """
+    terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+    limit = 2_000
+    while True:
+        found = read.tolerant(
+            "select id, cast(extract(epoch from created_at) as bigint), "
+            f"status not in ({terminal}) from {DATASET_NAME}.{BATCHES_TABLE} "
+            "where account = $account and created_at is not null "
+            "order by created_at desc, id desc limit $limit",
+            account=account,
+            limit=limit,
+        )
+        if not found:
+            return [], None
+        known = [(str(i), int(c), bool(is_open)) for i, c, is_open in found]
+        starts, end = incremental_segments(known, segments)
+        if len(known) < limit or end is not None or not starts:
+            return starts, end
+        limit *= 4  # every fetched page was worth reading: the plan needs more of them
+
+
 @dataclass
 class AccountRun:
     """One account's outcome: a summary, or the error that stopped it."""
@@ -409,11 +443,13 @@ def _extract_one(
         pipeline, account.name, requests_kinds(requests)
     )
     segments = parallel.full_segments
-    starts = (
-        _segment_starts(read, account.name, segments)
-        if full and segments > 1 and account.provider in SEGMENTED_PROVIDERS
-        else []
-    )
+    starts: list[tuple[str, int]] = []
+    end = None
+    if segments > 1 and account.provider in SEGMENTED_PROVIDERS:
+        if full:
+            starts = _segment_starts(read, account.name, segments)
+        else:
+            starts, end = _incremental_plan(read, account.name, segments)
     source = openai_batches(
         api_key=account.api_key,
         base_url=account.base_url,
@@ -428,6 +464,7 @@ def _extract_one(
         retrieve_concurrency=parallel.retrieve_concurrency,
         full_segments=segments,
         segment_starts=starts,
+        segment_end=end,
         nothing_loaded=_nothing_loaded(read, account.name),
     )
     info = pipeline.run(source)

@@ -19,9 +19,22 @@ from batchlens.config import Account, Parallelism, parallelism
 from batchlens.errors import UsageError
 from batchlens.extract import run_extraction
 from batchlens.openai_batches.api_client import BatchesApi, BatchesApiError
-from batchlens.openai_batches.parallel import gather, retrieve_all, segmented_pages
+from batchlens.openai_batches.parallel import (
+    gather,
+    incremental_segments,
+    retrieve_all,
+    segmented_pages,
+)
 from batchlens.simulator.server import LIST_PATH, Simulator
-from helpers import KEY, assert_matches_history, cli_env, extract, snapshot, summary
+from helpers import (
+    KEY,
+    assert_matches_history,
+    cli_env,
+    extract,
+    snapshot,
+    stored_batches,
+    summary,
+)
 
 LATENCY = 0.1
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -238,6 +251,81 @@ def test_concurrency_changes_neither_requests_nor_counts(
     assert one_by_one >= (count - 1) * latency  # each retrieve waited for the one before
     # eight at a time: the retrieves' latency overlaps, far below one after another
     assert at_once < 0.5 * (count - 1) * latency, (at_once, one_by_one)
+
+
+def known_history(size: int, open_at: set[int]) -> list[tuple[str, int, bool]]:
+    """(id, created_at, open) newest first, open at the given positions."""
+    return [(f"b{n}", 1_000_000 - n, n in open_at) for n in range(size)]
+
+
+def test_an_incremental_plan_splits_the_pages_worth_reading() -> None:
+    # pages 1-7 hold three open batches each, page 8 one: one pass reads pages 0-7
+    dense = {p * 100 + k for p in range(10) for k in (5, 50, 90) if p != 8} | {850}
+    starts, end = incremental_segments(known_history(1_000, dense), 4)
+    assert starts == [("b200", 999_800), ("b400", 999_600), ("b600", 999_400)]
+    assert end == ("b799", 999_201)
+    # fewer than two pages a segment: the two-page minimum leaves two segments
+    starts, end = incremental_segments(known_history(1_000, dense), 8)
+    assert len(starts) == 3  # eight pages make at most four segments
+    # three pages worth reading make one segment: one pass, its own stop rule
+    assert incremental_segments(known_history(1_000, {105, 110, 205, 210}), 4) == ([], None)
+    assert incremental_segments(known_history(1_000, dense), 1) == ([], None)
+    # the history ends while pages are still worth reading: the last segment reads to the end
+    everywhere = {p * 100 + k for p in range(5) for k in (1, 2)}
+    starts, end = incremental_segments(known_history(450, everywhere), 4)
+    assert starts == [("b250", 999_750)] and end is None
+
+
+def dense_open_batches(sim: Simulator) -> None:
+    """Eight pages with three batches still open each, on top of an older history."""
+    for _ in range(8):
+        for _ in range(3):
+            sim.add_batches(1, scenario="slow_finalizing")
+            sim.add_batches(32, same_second=False, scenario="failed_validation")
+        sim.add_batches(1, scenario="failed_validation")
+    sim.advance(3 * 3_600)  # the failed ones are terminal, the slow ones still finalizing
+
+
+def test_an_incremental_run_reads_its_pages_in_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes = []
+    for segments in ("1", "4"):
+        monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", segments)
+        db = tmp_path / f"i{segments}.duckdb"
+        with Simulator(batches=1_000, seed=4, api_key=KEY, latency=0.03) as sim:
+            dense_open_batches(sim)
+            account = Account(name="default", base_url=sim.url, api_key=KEY)
+            run_extraction(db, account, build_views=False, requests="none")
+            before = sim.visible()
+            open_before = sum(1 for b in before if b["status"] not in TERMINAL)
+            sim.advance(600)
+            new = sim.add_batches(130, same_second=False)
+            # a segment's start and an open batch are deleted between the runs
+            gone = [
+                before[400]["id"],
+                next(b["id"] for b in before[300:] if b["status"] not in TERMINAL),
+            ]
+            assert sim.delete_batches(gone) == 2
+            sim.reset_requests()
+            numbers = run_extraction(db, account, build_views=False, requests="none")
+            assert numbers.new == 130 and set(new) <= stored_batches(db).keys()
+            requests = sim.list_requests + sim.retrieve_requests
+            assert requests <= math.ceil(130 / 100) + 1 + open_before
+            assert_matches_subset(db, sim.visible())  # every batch shown is stored as shown
+            afters = [q.get("after") for _, path, q, _ in sim.requests if path == LIST_PATH]
+            span = answered_span(sim, lambda path: path == LIST_PATH)
+            outcomes.append((afters, numbers.still_open, span, requests))
+    (
+        (one_pass, still_open, (count, one_by_one), sent),
+        (segmented, same_open, (_, at_once), more),
+    ) = outcomes
+    assert still_open == same_open
+    assert more <= sent + 3  # at most a page more at each of the three boundaries
+    assert len(one_pass) >= 8 and one_pass[0] is None and all(one_pass[1:])  # one chain
+    # the segments start at loaded batches, which are no page end of the one pass
+    assert len({a for a in segmented if a} - set(one_pass)) >= 2, segmented
+    assert at_once < one_by_one - 0.3 * (count - 1) * 0.03, (at_once, one_by_one)
 
 
 def test_a_failing_retrieve_fails_the_run_cleanly(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ def openai_batches(
     retrieve_concurrency: int = 8,
     full_segments: int = 4,
     segment_starts: list[tuple[str, int]] | None = None,
+    segment_end: tuple[str, int] | None = None,
     nothing_loaded: bool = False,
 ) -> Any:
     """Every batch of one account. `full` re-reads every page (the weekly reconcile).
@@ -82,9 +83,10 @@ def openai_batches(
 
     `retrieve_concurrency` open batches are retrieved, and files downloaded, at once (1: one
     after another).
-    `segment_starts`: (id, created_at) of loaded batches, newest first, where a `full` run
+    `segment_starts`: (id, created_at) of loaded batches, newest first, where the run
     starts reading segments of the list at once (see `parallel.segmented_pages`); without
-    them, or with `full_segments` 1, the list is read from the top in one pass.
+    them, or with `full_segments` 1, the list is read from the top in one pass. An
+    incremental run's segments stop at `segment_end` (see `parallel.incremental_segments`).
     """
     for name, value in (
         ("retrieve_concurrency", retrieve_concurrency),
@@ -107,7 +109,7 @@ def openai_batches(
         stored_files or (),
         workers=retrieve_concurrency,
     )
-    starts = list(segment_starts or [])[: full_segments - 1] if full else []
+    starts = list(segment_starts or [])[: full_segments - 1]
     return batches(
         api,
         account=account,
@@ -115,6 +117,7 @@ def openai_batches(
         progress=progress,
         retrieve_concurrency=retrieve_concurrency,
         segment_starts=starts,
+        segment_end=None if full else segment_end,
         append=nothing_loaded,
         files=files,
     )
@@ -160,6 +163,7 @@ def batches(
     files: RequestFiles | None = None,
     retrieve_concurrency: int = 1,
     segment_starts: list[tuple[str, int]] | None = None,
+    segment_end: tuple[str, int] | None = None,
     append: bool = False,
 ) -> Iterator[Any]:
     started_at = time.time()
@@ -171,7 +175,9 @@ def batches(
     def refreshed() -> Iterator[list[dict]]:
         """New pages, then the batches open last time that the pages did not bring."""
         if segment_starts:
-            yield from segmented_pages(api, segment_starts, on_page=progress)
+            # an incremental run whose state is gone reads everything, as a first run does
+            end = None if run.first_run else segment_end
+            yield from segmented_pages(api, segment_starts, on_page=progress, end=end)
         else:
             yield from api.pages(on_page=progress, stop=run.stop_rule())
         # asked once every page is observed

@@ -1,4 +1,4 @@
-"""Requests in flight together: open batches retrieved by a pool, a full read in segments.
+"""Requests in flight together: open batches retrieved by a pool, the list read in segments.
 
 At a real API's latency (hundreds of milliseconds a request) a run's wall time is the
 number of requests in a row times the round trip, not our CPU. Both helpers keep the
@@ -54,10 +54,42 @@ def retrieve_all(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+PAGE = 100  # batches a list page holds (`limit`)
+
+
+def incremental_segments(
+    known: Sequence[tuple[str, int, bool]], segments: int
+) -> tuple[list[tuple[str, int]], tuple[str, int] | None]:
+    """Where an incremental run's pages start and end when read in segments at once.
+
+    `known`: (id, created_at, open) of loaded batches, newest first, down to the first page
+    of them holding fewer than two open batches (or all of them). One pass reads the top
+    page of the known history, then each next page while it likely refreshes two or more
+    open batches (`AccountProgress.stop_rule`); here the stored statuses say exactly which
+    pages those are. The pass's known pages are split into at most `segments` parts of two
+    pages or more (a boundary may cost one page more; each page saves two retrieves). The
+    returned starts feed `segmented_pages`, and the end is the last batch of the last page:
+    ([], None) means one pass, with its own stop rule.
+    """
+    pages = 1
+    while len(known) > pages * PAGE:
+        page = known[pages * PAGE : (pages + 1) * PAGE]
+        if sum(1 for _, _, is_open in page if is_open) < 2:
+            break
+        pages += 1
+    segments = min(segments, pages // 2)
+    if segments < 2:
+        return [], None
+    starts = [known[pages * PAGE * i // segments] for i in range(1, segments)]
+    last = known[pages * PAGE - 1] if len(known) > pages * PAGE else None  # else the bottom
+    return [(i, c) for i, c, _ in starts], (last[0], last[1]) if last else None
+
+
 def segmented_pages(
     api: BatchesApi,
     starts: Sequence[tuple[str, int]],
     on_page: Callable[[int, int], None] | None = None,
+    end: tuple[str, int] | None = None,
 ) -> Iterator[list[dict]]:
     """Every batch the list shows, read as `len(starts) + 1` segments at once; deduplicated.
 
@@ -67,7 +99,9 @@ def segmented_pages(
     that segment's). A segment whose start the API rejects (deleted, a cursor it does not
     understand), answers with nothing, or ignores (the page holds the start batch itself)
     is dead: the segment above it reads on through its part. So the union is what one pass
-    from the top reads, whatever was created or deleted since `starts` were loaded.
+    from the top reads, whatever was created or deleted since `starts` were loaded. With
+    `end` (an incremental run), the last live segment stops at it in the same way, instead
+    of reading to the bottom of the list.
     """
     segments = [None, *starts]
     live: list[bool | None] = [None] * len(segments)
@@ -78,7 +112,7 @@ def segmented_pages(
             resolved[following].wait()
             if live[following]:
                 return segments[following]
-        return None
+        return end
 
     def read(index: int, emit: Emit) -> None:
         start = segments[index]
