@@ -193,7 +193,7 @@ class Parallelism:
     """How many requests a run keeps in flight (`[sources.openai_batches]`, env or toml)."""
 
     retrieve_concurrency: int = 8  # open batches retrieved at once; 1: one after another
-    full_segments: int = 4  # segments a `--full` run reads at once; 1: one pass from the top
+    full_segments: int = 4  # segments the list is read in at once; 1: one pass from the top
 
 
 def parallelism() -> Parallelism:

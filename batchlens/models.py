@@ -40,7 +40,7 @@ from batchlens.openai_batches.settings import (
 from .database import connect
 from .dialects import DUCKDB, POSTGRES, check_dialect, dialect_of, execute, rows, transpile
 from .errors import BatchlensError, UsageError
-from .prices import Overrides, load_overrides, price_rows, table_statements
+from .prices import Overrides, load_overrides, price_inputs, price_rows, table_statements
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +262,11 @@ def _build(
         raise UsageError(
             f"no batches have been loaded into {label} yet; run `batchlens extract` first"
         )
-    prices = price_rows(_models_in_history(connection, dialect, loaded), overrides)
-    fingerprint = _fingerprint(models, loaded, dialect, prices)
+    in_history = _models_in_history(connection, dialect, loaded)
+    fingerprint = _fingerprint(models, loaded, dialect, price_inputs(in_history, overrides))
     if only_if_changed and _built_from(connection, dialect, models) == fingerprint:
         return []
+    prices = price_rows(in_history, overrides)
     substitutes = {
         table: relation
         for table in SOURCE_COLUMNS
@@ -297,11 +298,11 @@ def _models_in_history(connection: Any, dialect: str, loaded: dict[str, set[str]
 
 
 def _fingerprint(
-    models: list[Model], loaded: dict[str, dict[str, str]], dialect: str, prices: list[tuple]
+    models: list[Model], loaded: dict[str, dict[str, str]], dialect: str, prices: str
 ) -> str:
     """What the views and `model_prices` are built from; the same one means nothing to do."""
     digest = hashlib.sha256(dialect.encode())
-    digest.update(repr(sorted(prices, key=repr)).encode())  # a new model, a new price
+    digest.update(prices.encode())  # a new model, a new price, a new catalogue
     for model in sorted(models, key=lambda m: m.name):
         digest.update(f"\0{model.layer}/{model.name}\0{model.sql}".encode())
     for table in sorted(SOURCE_COLUMNS):  # the tables the models read, not the marker

@@ -15,6 +15,7 @@ the views and the prices they read always change together.
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import math
 import os
 from collections.abc import Iterable
@@ -314,6 +315,19 @@ def price_rows(
                 )
             )
     return rows
+
+
+def price_inputs(models: Iterable[str], overrides: Overrides | None = None) -> str:
+    """Everything `price_rows` reads, as text: the same text, the same rows.
+
+    Cheap where `price_rows` is not: a run with nothing new compares this instead of
+    importing and searching the catalogue (about 0.4 s), which is fixed by its version.
+    """
+    try:
+        catalogue = importlib.metadata.version("genai-prices")
+    except importlib.metadata.PackageNotFoundError:
+        catalogue = catalogue_source()
+    return repr((sorted(set(models)), overrides, sorted(batch_discounts().items()), catalogue))
 
 
 def table_statements(rows: list[PriceRow], dialect: str) -> list[tuple[str, list[tuple]]]:

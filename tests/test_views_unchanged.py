@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from batchlens import prices as prices_module
 from batchlens.config import Account
 from batchlens.database import connect
 from batchlens.extract import run_extraction
 from batchlens.models import SQL_DIR_ENV, build_models, discover, sql_dir
+from batchlens.prices import PRICES_ENV
 from batchlens.simulator.server import Simulator
 from helpers import KEY
 
@@ -53,4 +55,32 @@ def test_views_are_rebuilt_only_when_sql_or_schema_changed(
     with connect(db) as con:
         con.execute("drop view openai_batches.open_batches")
     assert build_models(db, only_if_changed=True) == names
+    assert build_models(db, only_if_changed=True) == []
+
+
+def test_prices_change_the_fingerprint_without_reading_the_catalogue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "p.duckdb"
+    with Simulator(batches=120, seed=2, api_key=KEY) as sim:
+        run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    names = [model.name for model in discover()]
+    with connect(db, read_only=True) as con:
+        (model,) = con.execute("select min(model) from openai_batches.batches").fetchone()
+    prices = tmp_path / "prices.csv"
+    prices.write_text(f"model,input_mtok,cached_input_mtok,output_mtok\n{model},1,1,2\n")
+    monkeypatch.setenv(PRICES_ENV, str(prices))
+    assert build_models(db, only_if_changed=True) == names  # an override file appeared
+    assert build_models(db, only_if_changed=True) == []
+    prices.write_text(f"model,input_mtok,cached_input_mtok,output_mtok\n{model},1,1,3\n")
+    assert build_models(db, only_if_changed=True) == names  # one of its prices changed
+    with connect(db, read_only=True) as con:
+        (output,) = con.execute(
+            "select output_mtok from openai_batches.model_prices where model = ?", [model]
+        ).fetchone()
+    assert output == 3
+    monkeypatch.setattr(prices_module, "batch_discounts", lambda: {"openai": 0.4})
+    assert build_models(db, only_if_changed=True) == names  # the batch discount changed
+    # deciding that nothing changed does not search the catalogue (0.4 s of imports)
+    monkeypatch.setattr(prices_module, "catalogue_prices", lambda model: 1 / 0)
     assert build_models(db, only_if_changed=True) == []
