@@ -28,7 +28,7 @@ from batchlens.openai_batches.files import (
     ledger_in_destination,
     requests_kinds,
 )
-from batchlens.openai_batches.parallel import incremental_segments
+from batchlens.openai_batches.parallel import PagePlan, incremental_segments
 from batchlens.openai_batches.settings import (
     BATCHES_TABLE,
     DATASET_NAME,
@@ -257,13 +257,11 @@ def _segment_starts(read: _Reader, account: str, segments: int) -> list[tuple[st
     return [(str(batch_id), int(created)) for batch_id, created in found]
 
 
-def _incremental_plan(
-    read: _Reader, account: str, segments: int
-) -> tuple[list[tuple[str, int]], tuple[str, int] | None]:
+def _incremental_plan(read: _Reader, account: str, segments: int) -> PagePlan:
     """An incremental run's segments (`incremental_segments`), from the stored statuses.
 
     Reads the newest loaded batches until it holds the first page the run would not read
-    (a few thousand rows at most, in practice): the whole history is never fetched.
+    and one more (a few thousand rows at most, in practice): never the whole history.
     """
     terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
     limit = 2_000
@@ -277,11 +275,11 @@ def _incremental_plan(
             limit=limit,
         )
         if not found:
-            return [], None
+            return PagePlan([])
         known = [(str(i), int(c), bool(is_open)) for i, c, is_open in found]
-        starts, end = incremental_segments(known, segments)
-        if len(known) < limit or end is not None or not starts:
-            return starts, end
+        plan = incremental_segments(known, segments)
+        if len(known) < limit or plan.retrieve_below is not None or not plan.starts:
+            return plan
         limit *= 4  # every fetched page was worth reading: the plan needs more of them
 
 
@@ -443,13 +441,12 @@ def _extract_one(
         pipeline, account.name, requests_kinds(requests)
     )
     segments = parallel.full_segments
-    starts: list[tuple[str, int]] = []
-    end = None
+    plan = PagePlan([])
     if segments > 1 and account.provider in SEGMENTED_PROVIDERS:
         if full:
-            starts = _segment_starts(read, account.name, segments)
+            plan = PagePlan(_segment_starts(read, account.name, segments))
         else:
-            starts, end = _incremental_plan(read, account.name, segments)
+            plan = _incremental_plan(read, account.name, segments)
     source = openai_batches(
         api_key=account.api_key,
         base_url=account.base_url,
@@ -463,8 +460,9 @@ def _extract_one(
         stored_files=stored_files,
         retrieve_concurrency=parallel.retrieve_concurrency,
         full_segments=segments,
-        segment_starts=starts,
-        segment_end=end,
+        segment_starts=plan.starts,
+        segment_end=plan.end,
+        retrieve_below=plan.retrieve_below,
         nothing_loaded=_nothing_loaded(read, account.name),
     )
     info = pipeline.run(source)

@@ -261,23 +261,34 @@ def known_history(size: int, open_at: set[int]) -> list[tuple[str, int, bool]]:
 def test_an_incremental_plan_splits_the_pages_worth_reading() -> None:
     # pages 1-7 hold three open batches each, page 8 one: one pass reads pages 0-7
     dense = {p * 100 + k for p in range(10) for k in (5, 50, 90) if p != 8} | {850}
-    starts, end = incremental_segments(known_history(1_000, dense), 4)
-    assert starts == [("b200", 999_800), ("b400", 999_600), ("b600", 999_400)]
-    assert end == ("b799", 999_201)
-    # fewer than two pages a segment: the two-page minimum leaves two segments
-    starts, end = incremental_segments(known_history(1_000, dense), 8)
-    assert len(starts) == 3  # eight pages make at most four segments
+    plan = incremental_segments(known_history(1_000, dense), 4)
+    assert plan.starts == [("b200", 999_800), ("b400", 999_600), ("b600", 999_400)]
+    assert plan.end == ("b799", 999_201)
+    # the last page read ends within a page past the end: open batches below are retrieved
+    # while the pages are read
+    assert plan.retrieve_below == 999_101  # b899's second
+    # eight pages make at most four segments (two pages each at least)
+    assert len(incremental_segments(known_history(1_000, dense), 8).starts) == 3
+    # no page past the end's page is known: nothing is retrieved early
+    assert incremental_segments(known_history(850, dense), 4).retrieve_below is None
     # three pages worth reading make one segment: one pass, its own stop rule
-    assert incremental_segments(known_history(1_000, {105, 110, 205, 210}), 4) == ([], None)
-    assert incremental_segments(known_history(1_000, dense), 1) == ([], None)
+    assert incremental_segments(known_history(1_000, {105, 110, 205, 210}), 4) == ([], None, None)
+    assert incremental_segments(known_history(1_000, dense), 1) == ([], None, None)
     # the history ends while pages are still worth reading: the last segment reads to the end
     everywhere = {p * 100 + k for p in range(5) for k in (1, 2)}
-    starts, end = incremental_segments(known_history(450, everywhere), 4)
-    assert starts == [("b250", 999_750)] and end is None
+    assert incremental_segments(known_history(450, everywhere), 4) == (
+        [("b250", 999_750)],
+        None,
+        None,
+    )
 
 
 def dense_open_batches(sim: Simulator) -> None:
-    """Eight pages with three batches still open each, on top of an older history."""
+    """Eight pages with three batches still open each, on top of an older history with a
+    few open batches far apart."""
+    for _ in range(4):
+        sim.add_batches(1, scenario="slow_finalizing")
+        sim.add_batches(150, same_second=False, scenario="failed_validation")
     for _ in range(8):
         for _ in range(3):
             sim.add_batches(1, scenario="slow_finalizing")
@@ -301,12 +312,14 @@ def test_an_incremental_run_reads_its_pages_in_segments(
             open_before = sum(1 for b in before if b["status"] not in TERMINAL)
             sim.advance(600)
             new = sim.add_batches(130, same_second=False)
-            # a segment's start and an open batch are deleted between the runs
+            # a segment's start and an open batch are deleted between the runs,
+            # and one far below the pages (its early retrieve meets a 404)
             gone = [
                 before[400]["id"],
                 next(b["id"] for b in before[300:] if b["status"] not in TERMINAL),
+                next(b["id"] for b in before[1_000:] if b["status"] not in TERMINAL),
             ]
-            assert sim.delete_batches(gone) == 2
+            assert sim.delete_batches(gone) == 3
             sim.reset_requests()
             numbers = run_extraction(db, account, build_views=False, requests="none")
             assert numbers.new == 130 and set(new) <= stored_batches(db).keys()
@@ -316,6 +329,16 @@ def test_an_incremental_run_reads_its_pages_in_segments(
             afters = [q.get("after") for _, path, q, _ in sim.requests if path == LIST_PATH]
             span = answered_span(sim, lambda path: path == LIST_PATH)
             outcomes.append((afters, numbers.still_open, span, requests))
+            timed = list(zip(sim.requests, sim.request_times, strict=True))
+            last_page = max(t for (_, path, _, _), t in timed if path == LIST_PATH)
+            early = [
+                p for (_, p, _, _), t in timed if p.startswith(LIST_PATH + "/") and t < last_page
+            ]
+            # one pass retrieves after its pages; segments retrieve the old open batches
+            # (below every page) while the pages are read
+            assert bool(early) == (segments == "4"), early
+            retrieves = [p for _, p, _, _ in sim.requests if p.startswith(LIST_PATH + "/")]
+            assert len(retrieves) == len(set(retrieves))  # the 404 is not asked again
     (
         (one_pass, still_open, (count, one_by_one), sent),
         (segmented, same_open, (_, at_once), more),

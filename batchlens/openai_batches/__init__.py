@@ -14,7 +14,7 @@ from .api_client import BatchesApi
 from .extra_fields import UNEXPECTED_COLUMN, FieldKeeper
 from .files import DEFAULT_REQUESTS_MODE, FileToFetch, RequestFiles, requests_kinds
 from .incremental import AccountProgress
-from .parallel import retrieve_all, segmented_pages
+from .parallel import alongside, retrieve_all, segmented_pages
 from .settings import (
     BATCHES_TABLE,
     DEFAULT_ACCOUNT,
@@ -69,6 +69,7 @@ def openai_batches(
     full_segments: int = 4,
     segment_starts: list[tuple[str, int]] | None = None,
     segment_end: tuple[str, int] | None = None,
+    retrieve_below: int | None = None,
     nothing_loaded: bool = False,
 ) -> Any:
     """Every batch of one account. `full` re-reads every page (the weekly reconcile).
@@ -86,7 +87,8 @@ def openai_batches(
     `segment_starts`: (id, created_at) of loaded batches, newest first, where the run
     starts reading segments of the list at once (see `parallel.segmented_pages`); without
     them, or with `full_segments` 1, the list is read from the top in one pass. An
-    incremental run's segments stop at `segment_end` (see `parallel.incremental_segments`).
+    incremental run's segments stop at `segment_end`, and its open batches created before
+    `retrieve_below` are retrieved while the pages are read (see `parallel.PagePlan`).
     """
     for name, value in (
         ("retrieve_concurrency", retrieve_concurrency),
@@ -99,7 +101,7 @@ def openai_batches(
         api_key,
         provider=provider,
         headers=headers,
-        connections=max(10, retrieve_concurrency, full_segments),
+        connections=max(10, retrieve_concurrency + full_segments),
     )
     files = RequestFiles(
         api,
@@ -118,6 +120,7 @@ def openai_batches(
         retrieve_concurrency=retrieve_concurrency,
         segment_starts=starts,
         segment_end=None if full else segment_end,
+        retrieve_below=None if full else retrieve_below,
         append=nothing_loaded,
         files=files,
     )
@@ -164,6 +167,7 @@ def batches(
     retrieve_concurrency: int = 1,
     segment_starts: list[tuple[str, int]] | None = None,
     segment_end: tuple[str, int] | None = None,
+    retrieve_below: int | None = None,
     append: bool = False,
 ) -> Iterator[Any]:
     started_at = time.time()
@@ -173,20 +177,28 @@ def batches(
     mode = "full" if run.first_run else "incremental"
 
     def refreshed() -> Iterator[list[dict]]:
-        """New pages, then the batches open last time that the pages did not bring."""
+        """New pages, then the batches open last time that the pages did not bring.
+
+        Open batches surely below every page are retrieved while the pages are read; a
+        batch that both bring anyway (the API's list moved) is passed on once.
+        """
+        # an incremental run whose state is gone reads everything, as a first run does
+        planned = segment_starts and not run.first_run and segment_end is not None
         if segment_starts:
-            # an incremental run whose state is gone reads everything, as a first run does
-            end = None if run.first_run else segment_end
-            yield from segmented_pages(api, segment_starts, on_page=progress, end=end)
+            end = segment_end if planned else None
+            pages = segmented_pages(api, segment_starts, on_page=progress, end=end)
         else:
-            yield from api.pages(on_page=progress, stop=run.stop_rule())
+            pages = api.pages(on_page=progress, stop=run.stop_rule())
+        below = run.open_created_before(retrieve_below) if planned and retrieve_below else []
+        if below:
+            early = retrieve_all(api, below, retrieve_concurrency)
+            for item in alongside(pages, early):
+                yield from run.not_yet_seen(item)
+        else:
+            yield from pages
         # asked once every page is observed
-        retrieved = retrieve_all(api, run.open_to_retrieve(), retrieve_concurrency)
-        for batch_id, batch in retrieved:
-            if batch is None:
-                run.forget(batch_id)
-            else:
-                yield [batch]
+        for item in retrieve_all(api, run.open_to_retrieve(), retrieve_concurrency):
+            yield from run.not_yet_seen(item)
 
     tables = _TableWriter(account, _field_keeper(), append)
     chunk: list[dict] = []

@@ -10,7 +10,7 @@ not meet on the way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .providers import map_status
@@ -91,12 +91,38 @@ class AccountProgress:
         return stop
 
     def open_to_retrieve(self) -> list[str]:
-        """Batches open at the previous run that this run's pages did not refresh."""
+        """Batches open at the previous run that this run has not refreshed or asked for."""
         return [batch_id for batch_id in self.open_before if batch_id not in self.seen]
+
+    def open_created_before(self, second: int) -> list[str]:
+        """Batches open at the previous run created before `second`, oldest last."""
+        return [
+            batch_id
+            for batch_id, (created_at, _) in self.open_before.items()
+            if isinstance(created_at, int) and created_at < second
+        ]
+
+    def not_yet_seen(self, item: list[dict] | tuple[str, dict | None]) -> Iterator[list[dict]]:
+        """A page, or a retrieve's (id, batch or None), without what the run already has.
+
+        A retrieve's None is a batch the API no longer knows (404): forgotten.
+        """
+        if isinstance(item, tuple):
+            batch_id, batch = item
+            if batch_id in self.seen:
+                return
+            if batch is None:
+                self.forget(batch_id)
+                return
+            item = [batch]
+        fresh = [batch for batch in item if batch["id"] not in self.seen]
+        if fresh:
+            yield fresh
 
     def forget(self, batch_id: str) -> None:
         """The API no longer knows a batch (404): stop asking for it every run."""
         self.open_now.pop(batch_id, None)
+        self.seen.add(batch_id)  # asked: not asked again this run
 
     def next_state(self, previous: dict) -> dict:
         """The state to commit with this run's data; never moves the newest second back."""

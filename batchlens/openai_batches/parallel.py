@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from .api_client import ApiRefusedError, ApiRejectedRequestError, BatchesApi, InvalidPageError
 from .tables import to_seconds
@@ -57,9 +57,17 @@ def retrieve_all(
 PAGE = 100  # batches a list page holds (`limit`)
 
 
-def incremental_segments(
-    known: Sequence[tuple[str, int, bool]], segments: int
-) -> tuple[list[tuple[str, int]], tuple[str, int] | None]:
+class PagePlan(NamedTuple):
+    """Where an incremental run's segments start and end (`incremental_segments`)."""
+
+    starts: list[tuple[str, int]]
+    end: tuple[str, int] | None = None  # the last planned batch; None: the bottom
+    # open batches created before this second are below every page the run reads: they
+    # are retrieved while the pages are read
+    retrieve_below: int | None = None
+
+
+def incremental_segments(known: Sequence[tuple[str, int, bool]], segments: int) -> PagePlan:
     """Where an incremental run's pages start and end when read in segments at once.
 
     `known`: (id, created_at, open) of loaded batches, newest first, down to the first page
@@ -68,8 +76,8 @@ def incremental_segments(
     open batches (`AccountProgress.stop_rule`); here the stored statuses say exactly which
     pages those are. The pass's known pages are split into at most `segments` parts of two
     pages or more (a boundary may cost one page more; each page saves two retrieves). The
-    returned starts feed `segmented_pages`, and the end is the last batch of the last page:
-    ([], None) means one pass, with its own stop rule.
+    starts feed `segmented_pages`, and the end is the last batch of the last page. An empty
+    plan means one pass, with its own stop rule.
     """
     pages = 1
     while len(known) > pages * PAGE:
@@ -79,10 +87,29 @@ def incremental_segments(
         pages += 1
     segments = min(segments, pages // 2)
     if segments < 2:
-        return [], None
-    starts = [known[pages * PAGE * i // segments] for i in range(1, segments)]
-    last = known[pages * PAGE - 1] if len(known) > pages * PAGE else None  # else the bottom
-    return [(i, c) for i, c, _ in starts], (last[0], last[1]) if last else None
+        return PagePlan([])
+    starts = [known[pages * PAGE * i // segments][:2] for i in range(1, segments)]
+    if len(known) <= pages * PAGE:
+        return PagePlan(starts)  # the last segment reads to the bottom
+    # The last page read ends within a page past the end: below that, nothing is read.
+    below = known[(pages + 1) * PAGE - 1][1] if len(known) >= (pages + 1) * PAGE else None
+    return PagePlan(starts, known[pages * PAGE - 1][:2], below)
+
+
+def alongside(
+    pages: Iterator[list[dict]], retrieved: Iterator[tuple[str, dict | None]]
+) -> Iterator[list[dict] | tuple[str, dict | None]]:
+    """The pages and the retrieves' results as they come, both in flight together."""
+
+    def producer(items: Iterator[Any]) -> Callable[[Emit], None]:
+        def produce(emit: Emit) -> None:
+            for item in items:
+                if not emit(item):
+                    return
+
+        return produce
+
+    yield from gather([producer(pages), producer(retrieved)], name="batchlens-alongside")
 
 
 def segmented_pages(
