@@ -32,6 +32,7 @@ from batchlens.openai_batches.parallel import PagePlan, incremental_segments
 from batchlens.openai_batches.settings import (
     BATCHES_TABLE,
     DATASET_NAME,
+    ERRORS_TABLE,
     EXTRACTIONS_TABLE,
     TERMINAL_STATUSES,
 )
@@ -113,6 +114,27 @@ def drop_handed_over_packages(working_dir: Path) -> None:
     for package in extracted.iterdir():
         if package.name in handed_over:
             shutil.rmtree(package)
+
+
+def merge_extracted_packages(pipeline: dlt.Pipeline) -> None:
+    """Makes a package left in `normalize/extracted` merge its batches, as it was meant to.
+
+    dlt normalizes a leftover package with the pipeline's stored schema, not the one the
+    package was extracted with (it warns "Storage schema was used"). After an account's
+    first load, which appends, the stored schema says append; a run killed right after
+    its extraction left a package meant to merge, and appending it stored every batch it
+    refreshed twice. Merging is right for any package, a first load's included (its rows
+    are unique): only slower.
+    """
+    extracted = Path(pipeline.working_dir) / "normalize" / "extracted"
+    if not pipeline.default_schema_name or not extracted.is_dir() or not any(extracted.iterdir()):
+        return
+    tables = pipeline.default_schema.tables
+    for name, strategy in ((BATCHES_TABLE, None), (ERRORS_TABLE, "delete-insert")):
+        if name in tables and tables[name].get("write_disposition") != "merge":
+            tables[name]["write_disposition"] = "merge"
+            if strategy:
+                tables[name]["x-merge-strategy"] = strategy  # type: ignore[typeddict-unknown-key]
 
 
 # The merge of a run's rows into the table is DuckDB's only sizeable work: one thread
@@ -402,6 +424,7 @@ def _extract_locked(
         drop_handed_over_packages(Path(pipeline.working_dir))
         if pipeline.has_pending_data:
             # A run killed during load left a package: land it before extracting more.
+            merge_extracted_packages(pipeline)
             pipeline.run()
         for account in accounts:
             try:
