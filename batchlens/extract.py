@@ -36,6 +36,7 @@ from batchlens.openai_batches.settings import (
     EXTRACTIONS_TABLE,
     TERMINAL_STATUSES,
 )
+from batchlens.openai_batches.tables import HASH_COLUMN
 
 from .config import Account, Parallelism, parallelism
 from .destinations import Target
@@ -279,6 +280,16 @@ def _segment_starts(read: _Reader, account: str, segments: int) -> list[tuple[st
     return [(str(batch_id), int(created)) for batch_id, created in found]
 
 
+def _stored_hashes(read: _Reader, account: str) -> dict[str, str]:
+    """id -> `content_hash` of the account's stored batches (none before they had one)."""
+    found = read.tolerant(
+        f"select id, {HASH_COLUMN} from {DATASET_NAME}.{BATCHES_TABLE} "
+        f"where account = $account and {HASH_COLUMN} is not null",
+        account=account,
+    )
+    return {str(batch_id): str(digest) for batch_id, digest in found or []}
+
+
 def _incremental_plan(read: _Reader, account: str, segments: int) -> PagePlan:
     """An incremental run's segments (`incremental_segments`), from the stored statuses.
 
@@ -486,6 +497,8 @@ def _extract_one(
         segment_starts=plan.starts,
         segment_end=plan.end,
         retrieve_below=plan.retrieve_below,
+        # a --full run reads every batch again: only those that changed are merged
+        stored_hashes=_stored_hashes(read, account.name) if full else None,
         nothing_loaded=_nothing_loaded(read, account.name),
     )
     info = pipeline.run(source)

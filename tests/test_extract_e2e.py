@@ -6,9 +6,11 @@ import math
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from batchlens.openai_batches import tables
 from batchlens.simulator.server import Simulator
-from helpers import assert_matches_history, extract, stored_batches, summary
+from helpers import assert_matches_history, expected_batches, extract, stored_batches, summary
 
 
 def test_full_load_equals_the_history_in_one_request_per_page(sim: Simulator, db: Path) -> None:
@@ -99,6 +101,32 @@ def test_full_reconcile_rereads_every_page_without_duplicates(sim: Simulator, db
             "select count(*), count(distinct id) from openai_batches.batches"
         ).fetchone()
     assert rows == ids == 450
+    assert_matches_history(db, sim)
+
+
+def test_full_merges_only_the_batches_the_api_changed(
+    sim: Simulator, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert extract(sim, db).returncode == 0
+    terminal = [b["id"] for b in sim.visible() if b["status"] in ("completed", "failed")]
+    # A stored row edited behind batchlens' back shows whether --full loaded it again.
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "update openai_batches.batches set model = 'edited' where id = ?", [terminal[0]]
+        )
+    before = {b["id"]: b for b in sim.visible()}
+    sim.advance(3 * 86_400)  # open batches move on; terminal ones stay as they were
+    changed = {b["id"] for b in sim.visible() if b != before[b["id"]]}
+    assert changed and terminal[0] not in changed
+    result = extract(sim, db, "--full")
+    assert result.returncode == 0, result.stderr
+    stored = stored_batches(db)
+    assert stored[terminal[0]]["model"] == "edited"  # sent unchanged: not merged again
+    stored[terminal[0]]["model"] = before[terminal[0]]["model"]
+    assert stored == expected_batches(sim.visible())  # every change is in
+    # A loader that maps fields differently bumps the digest's version: all load again.
+    monkeypatch.setattr(tables, "HASH_VERSION", b"test")
+    assert extract(sim, db, "--full").returncode == 0
     assert_matches_history(db, sim)
 
 

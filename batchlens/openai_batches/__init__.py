@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 
 from .api_client import BatchesApi
@@ -25,7 +26,7 @@ from .settings import (
     TIMESTAMP_FIELDS,
     USAGE_FIELDS,
 )
-from .tables import batches_table, errors_table
+from .tables import HASH_COLUMN, batches_table, content_hash, errors_table
 
 log = logging.getLogger("batchlens")
 # One line per field the tables gained or per field sent with an odd value: the CLI prints
@@ -50,6 +51,7 @@ BATCH_COLUMNS: dict[str, TColumnSchema] = {
     "metadata": {"data_type": "json", "nullable": True},
     # values of a type their column cannot hold, as sent, by field path (extra_fields.py)
     UNEXPECTED_COLUMN: {"data_type": "json", "nullable": True},
+    HASH_COLUMN: {"data_type": "text", "nullable": True},
 }
 
 
@@ -70,6 +72,7 @@ def openai_batches(
     segment_starts: list[tuple[str, int]] | None = None,
     segment_end: tuple[str, int] | None = None,
     retrieve_below: int | None = None,
+    stored_hashes: dict[str, str] | None = None,
     nothing_loaded: bool = False,
 ) -> Any:
     """Every batch of one account. `full` re-reads every page (the weekly reconcile).
@@ -77,6 +80,9 @@ def openai_batches(
     `requests` (none, errors, all): which files of terminal batches to load request by
     request; `known_files` (in the ledger) are never fetched again, `stored_files` are
     terminal batches' files already in the destination that the ledger lacks.
+
+    `stored_hashes`: id -> `content_hash` of the batches stored; a batch the API sends
+    unchanged is not loaded again (a `--full` run then merges only what changed).
 
     `nothing_loaded`: the tables hold no row of this account yet, so its rows are appended
     instead of merged (one run never yields a batch twice): no staging copy and no merge,
@@ -121,6 +127,7 @@ def openai_batches(
         segment_starts=starts,
         segment_end=None if full else segment_end,
         retrieve_below=None if full else retrieve_below,
+        stored_hashes=stored_hashes,
         append=nothing_loaded,
         files=files,
     )
@@ -168,6 +175,7 @@ def batches(
     segment_starts: list[tuple[str, int]] | None = None,
     segment_end: tuple[str, int] | None = None,
     retrieve_below: int | None = None,
+    stored_hashes: dict[str, str] | None = None,
     append: bool = False,
 ) -> Iterator[Any]:
     started_at = time.time()
@@ -202,15 +210,21 @@ def batches(
 
     tables = _TableWriter(account, _field_keeper(), append)
     chunk: list[dict] = []
+    digests: list[str] = []
+    stored = stored_hashes or {}
     for batches_seen in refreshed():
         run.observe(batches_seen)
         if files is not None:
             files.note(batches_seen)
-        chunk.extend(batches_seen)
+        for batch in batches_seen:
+            digest = content_hash(batch)
+            if stored.get(batch["id"]) != digest:  # stored as sent already: nothing to merge
+                chunk.append(batch)
+                digests.append(digest)
         if len(chunk) >= CHUNK_ROWS:
-            yield from tables.write(chunk)
-            chunk = []
-    yield from tables.write(chunk)
+            yield from tables.write(chunk, digests)
+            chunk, digests = [], []
+    yield from tables.write(chunk, digests)
     # The files after the pages: same load package, so rows, ledger and batches land together.
     if files is not None:
         yield from files.tables()
@@ -282,9 +296,11 @@ class _TableWriter:
         self.append = append
         self.hinted: set[str] = set()
 
-    def write(self, batches: list[dict]) -> Iterator[Any]:
+    def write(self, batches: list[dict], digests: list[str]) -> Iterator[Any]:
         if batches or not self.hinted:
-            yield self._mark(batches_table(batches, self.account, self.keeper), BATCHES_HINTS)
+            table = batches_table(batches, self.account, self.keeper)
+            table = table.append_column(HASH_COLUMN, pa.array(digests, pa.string()))
+            yield self._mark(table, BATCHES_HINTS)
         errors = errors_table(batches, self.account, self.keeper)
         # The first write sends the errors table even when empty: it creates the table, so
         # the SQL models can read it before any batch has failed.

@@ -107,7 +107,7 @@ class FieldKeeper:
         for path, values in sorted(found.items()):
             field = dotted((*field_prefix, *path))
             name = self.column_name((*column_prefix, *path))
-            if name is None or name in taken or name.startswith("_dlt"):
+            if name is None or name in taken or name.startswith(("_dlt", "_batchlens")):
                 # would overwrite a column batchlens or dlt makes: kept as sent instead
                 for row, value in enumerate(values):
                     if value is not None:
