@@ -119,6 +119,12 @@ def _expand_group_by_all(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def dict_rows(connection: Any, dialect: str, sql: str, **params: Any) -> list[dict]:
+    """`rows`, each as a dict by column name."""
+    names, found = rows(connection, dialect, sql, params)
+    return [dict(zip(names, row, strict=True)) for row in found]
+
+
 def execute(
     connection: Any, dialect: str, sql: str, params: Mapping[str, Any] | None = None
 ) -> Any:

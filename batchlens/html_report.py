@@ -26,20 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, charts
-from .dialects import DUCKDB, rows
+from .dialects import DUCKDB, dict_rows, rows
 from .errors import UsageError
 from .models import SCHEMA
-from .report import (
-    OPEN_BATCHES_SHOWN,
-    _check_arguments,
-    _flags,
-    _rate,
-    _rows,
-    _seconds,
-    _when,
-    collect_from,
-    read_only,
-)
+from .report import OPEN_BATCHES_SHOWN, check_arguments, collect_from, read_only
+from .report_format import duration, flags, rate, when
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 DURATION_MODELS_SHOWN = 12  # bars in the durations chart
@@ -225,14 +216,14 @@ COSTS_DAILY = _stacked_daily("costs_daily", "model", "cost_usd", "double", "othe
 
 def page(db: Path, days: int = 30) -> str:
     """The page for a DuckDB file, read in one read-only session."""
-    _check_arguments("table", days)
+    check_arguments("table", days)
     with read_only(db) as connection:
         return page_from(connection, DUCKDB, str(db), days)
 
 
 def page_from(connection: Any, dialect: str, label: str, days: int = 30) -> str:
     """The page over an open connection (DuckDB's or psycopg2's); `label` names the database."""
-    _check_arguments("table", days)
+    check_arguments("table", days)
     return render(collect_page(connection, dialect, label, days))
 
 
@@ -241,7 +232,7 @@ def collect_page(connection: Any, dialect: str, label: str, days: int) -> dict[s
     data = collect_from(connection, dialect, days, label)
 
     def query(sql: str, **params: Any) -> list[dict]:
-        return _rows(connection, dialect, sql, days=days, **params)
+        return dict_rows(connection, dialect, sql, days=days, **params)
 
     present = _views(connection, dialect)
     failing = query(FAILING_BATCHES, limit=FAILING_SHOWN)
@@ -420,7 +411,7 @@ def render(page_data: dict[str, Any]) -> str:
         f"<title>{_text(title)}</title><style>{STYLE}</style></head><body><main>",
         "<header><h1>OpenAI Batch API jobs</h1>",
         f'<p class="meta">Database {_text(data["database"])}, as of '
-        f"{_text(_when(data['as_of']))} UTC{_text(source)} (the latest extraction). "
+        f"{_text(when(data['as_of']))} UTC{_text(source)} (the latest extraction). "
         "All times and days are UTC; windows are UTC days up to that day.</p></header>",
         _cards(data),
         _section(
@@ -543,7 +534,7 @@ def _cards(data: dict[str, Any]) -> str:
         ),
     ]
     cards += [
-        (f"Failure rate, last {row['days']} d, {row['account']}", _rate(row["failure_rate"]),
+        (f"Failure rate, last {row['days']} d, {row['account']}", rate(row["failure_rate"]),
          False)
         for row in data["windows"]
         if row["days"] in (1, 7)
@@ -560,7 +551,7 @@ def _active_table(data: dict[str, Any]) -> str:
             _cell(row["account"]),
             _cell(row["status"]),
             _num(row["batches"]),
-            _cell(_when(row["oldest_created_at"])),
+            _cell(when(row["oldest_created_at"])),
         ]
         for row in data["active"]
     ]
@@ -579,9 +570,9 @@ def _windows_table(data: dict[str, Any]) -> str:
             _cell(f"{row['days']} d"),
             _cell(row["account"]),
             *(_num(row[key]) for key in counts),
-            _cell(_rate(row["failure_rate"]), "num"),
-            _cell(_rate(row["expired_rate"]), "num"),
-            _cell(_rate(row["request_failure_rate"]), "num"),
+            _cell(rate(row["failure_rate"]), "num"),
+            _cell(rate(row["expired_rate"]), "num"),
+            _cell(rate(row["request_failure_rate"]), "num"),
         ]
         for row in data["windows"]
     ]
@@ -599,13 +590,13 @@ def _open_table(data: dict[str, Any], open_batches: dict[str, Any]) -> str:
     more = open_batches["total"] - len(shown)
     body = [
         [
-            ("flag", _text(_flags(row))),
+            ("flag", _text(flags(row))),
             _cell(row["batch_id"], "id"),
             _cell(row["account"]),
             _cell(row["status"]),
-            _cell(_when(row["status_since"]), "when"),
+            _cell(when(row["status_since"]), "when"),
             _cell(f"{row['hours_in_status']:.1f}", "num"),
-            _cell(_when(row["expires_at"]), "when"),
+            _cell(when(row["expires_at"]), "when"),
         ]
         for row in shown
     ]
@@ -630,7 +621,7 @@ def _failing_table(failing: list[dict], days: int) -> str:
             _cell(row["account"]),
             _cell(row["status"]),
             _cell(row["model"] or "(none)"),
-            _cell(_when(row["created_at"]), "when"),
+            _cell(when(row["created_at"]), "when"),
             _cell(
                 "-"
                 if row["request_total"] is None
@@ -691,8 +682,8 @@ def _durations_table(data: dict[str, Any]) -> str:
             _cell(row["endpoint"] or "-"),
             _cell(row["model"] or "(none)"),
             _num(row["batches"]),
-            _cell(_seconds(row["duration_p50_s"]), "num"),
-            _cell(_seconds(row["duration_p90_s"]), "num"),
+            _cell(duration(row["duration_p50_s"]), "num"),
+            _cell(duration(row["duration_p90_s"]), "num"),
         ]
         for row in data["durations"]
     ]
@@ -739,12 +730,12 @@ def _generic_cell(name: str, value: Any) -> tuple[str, str]:
     if isinstance(value, bool) or value is None:
         return _cell("yes" if value else "-" if value is None else "no")
     if isinstance(value, datetime):
-        return _cell(_when(value))
+        return _cell(when(value))
     if isinstance(value, float):
         if name.endswith("_rate"):
-            return _cell(_rate(value), "num")
+            return _cell(rate(value), "num")
         if name.endswith("_s"):
-            return _cell(_seconds(value), "num")
+            return _cell(duration(value), "num")
         if name.endswith("_usd"):
             return _cell(f"${value:,.2f}", "num")
         return _cell(f"{value:,.4g}", "num")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -27,10 +26,11 @@ from batchlens.openai_batches.settings import EXTRACTIONS_TABLE
 
 from . import report_requests
 from .database import connect
-from .dialects import DUCKDB, execute, rows
+from .dialects import DUCKDB, dict_rows, execute, rows
 from .errors import UsageError, classify
 from .models import SCHEMA
 from .report_by import by_metadata, metadata_key
+from .report_format import duration, flags, rate, when
 from .spend import collect_spend, show_spend
 
 FORMATS = ("table", "json")
@@ -193,12 +193,12 @@ def report(db: Path, fmt: str = "table", days: int = 30) -> str:
     Raises UsageError for a missing database, a file that is not one, missing views
     (models never built) or bad arguments: each is something the user can fix.
     """
-    _check_arguments(fmt, days)
+    check_arguments(fmt, days)
     data = collect(db, days)
     return to_json(data) if fmt == "json" else to_table(data)
 
 
-def _check_arguments(fmt: str, days: int) -> None:
+def check_arguments(fmt: str, days: int) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if days < 1:
@@ -254,7 +254,7 @@ def report_from(
     connection: Any, dialect: str, label: str, fmt: str = "table", days: int = 30
 ) -> str:
     """`report` over an open connection (DuckDB's or psycopg2's); `label` names the database."""
-    _check_arguments(fmt, days)
+    check_arguments(fmt, days)
     data = collect_from(connection, dialect, days, label)
     return to_json(data) if fmt == "json" else to_table(data)
 
@@ -270,30 +270,32 @@ def collect_from(
     key = metadata_key(by) if by else None
     execute(connection, dialect, "set TimeZone = 'UTC'")
     _require_views(connection, dialect, label)
-    as_of = _rows(connection, dialect, AS_OF)[0]
-    (open_summary,) = _rows(connection, dialect, OPEN_SUMMARY)
-    (threshold,) = _rows(connection, dialect, LONG_FINALIZING)
+    as_of = dict_rows(connection, dialect, AS_OF)[0]
+    (open_summary,) = dict_rows(connection, dialect, OPEN_SUMMARY)
+    (threshold,) = dict_rows(connection, dialect, LONG_FINALIZING)
     return {
         "database": label,
         "as_of": as_of["as_of"],
         "as_of_source": as_of["as_of_source"],
         "days": days,
         "long_finalizing_hours": threshold["stuck_after_hours"],
-        "active": _rows(connection, dialect, ACTIVE),
-        "windows": _rows(connection, dialect, WINDOW_RATES, windows=windows_for(days)),
-        "durations": _rows(connection, dialect, DURATIONS, days=days),
+        "active": dict_rows(connection, dialect, ACTIVE),
+        "windows": dict_rows(connection, dialect, WINDOW_RATES, windows=windows_for(days)),
+        "durations": dict_rows(connection, dialect, DURATIONS, days=days),
         "open_batches": {
             **open_summary,
-            "batches": _rows(connection, dialect, OPEN_BATCHES),
+            "batches": dict_rows(connection, dialect, OPEN_BATCHES),
         },
-        "error_codes": _rows(connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN),
+        "error_codes": dict_rows(
+            connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN
+        ),
         "spend": collect_spend(connection, dialect, windows_for(days)),
         **(
             {
                 "by": {
                     "key": key,
                     "rows": by_metadata(
-                        lambda sql, **p: _rows(connection, dialect, sql, **p), key, days
+                        lambda sql, **p: dict_rows(connection, dialect, sql, **p), key, days
                     ),
                 }
             }
@@ -340,11 +342,6 @@ def _has_extractions(connection: Any, dialect: str) -> bool:
     return bool(found[0][0])
 
 
-def _rows(connection: Any, dialect: str, sql: str, **params: Any) -> list[dict]:
-    names, found = rows(connection, dialect, sql, params)
-    return [dict(zip(names, row, strict=True)) for row in found]
-
-
 # --- JSON -----------------------------------------------------------------------------------
 
 
@@ -379,7 +376,7 @@ def render(data: dict[str, Any], console: Console) -> None:
     source = "" if data["as_of_source"] == "extraction" else " (no extraction recorded)"
     console.print(Text(f"batchlens report for {data['database']}", style="bold"))
     console.print(
-        f"as of {_when(data['as_of'])} UTC{source}; times are UTC, windows are UTC days "
+        f"as of {when(data['as_of'])} UTC{source}; times are UTC, windows are UTC days "
         "up to that day",
         highlight=False,
     )
@@ -392,7 +389,7 @@ def render(data: dict[str, Any], console: Console) -> None:
     for row in data["active"]:
         active.add_row(
             *_if(several, _text(row["account"])), row["status"], str(row["batches"]),
-            _when(row["oldest_created_at"]),
+            when(row["oldest_created_at"]),
         )  # fmt: skip
     _show(console, active)
 
@@ -407,9 +404,9 @@ def render(data: dict[str, Any], console: Console) -> None:
             *_if(several, _text(row["account"])),
             *(str(row[key]) for key in ("terminal", "completed", "failed", "expired")),
             str(row["cancelled"]),
-            _rate(row["failure_rate"]),
-            _rate(row["expired_rate"]),
-            _rate(row["request_failure_rate"]),
+            rate(row["failure_rate"]),
+            rate(row["expired_rate"]),
+            rate(row["request_failure_rate"]),
         )
     _show(console, windows)
 
@@ -424,8 +421,8 @@ def render(data: dict[str, Any], console: Console) -> None:
             _text(row["endpoint"] or "-"),
             _text(row["model"] or "(no model)"),
             str(row["batches"]),
-            _seconds(row["duration_p50_s"]),
-            _seconds(row["duration_p90_s"]),
+            duration(row["duration_p50_s"]),
+            duration(row["duration_p90_s"]),
         )
     _show(console, durations)
 
@@ -449,10 +446,10 @@ def render(data: dict[str, Any], console: Console) -> None:
         table.add_row(
             _text(row["batch_id"]),
             *_if(several, _text(row["account"])),
-            Text(row["status"]).append_text(_flags(row)),
+            Text(row["status"]).append_text(flags(row)),
             _text(row["endpoint"] or "-"),
             _text(row["model"] or "(no model)"),
-            _when(row["created_at"], "%m-%d %H:%M"),
+            when(row["created_at"], "%m-%d %H:%M"),
             f"{row['hours_in_status']:.1f}",
         )
     _show(console, table)
@@ -483,7 +480,7 @@ def _by_table(by: dict[str, Any], days: int) -> Table:
         table.add_row(
             _text(f"(no {key})" if row["value"] is None else row["value"]),
             *(str(row[name]) for name in ("batches", "open", "completed", "failed", "expired")),
-            _rate(row["failure_rate"]),
+            rate(row["failure_rate"]),
             f"{row['total_tokens']:,}",
         )
     return table
@@ -527,35 +524,6 @@ def _table(title: str, columns: Sequence[str]) -> Table:
             min_width=len("in_progress") if column == "status" else max(map(len, column.split())),
         )
     return table
-
-
-def _flags(row: dict[str, Any]) -> Text:
-    """STUCK and OVERDUE after the status, in red where there is colour."""
-    flags = [name for name, on in (("STUCK", row["is_long_finalizing"]),
-                                   ("OVERDUE", row["is_overdue"])) if on]  # fmt: skip
-    return Text("".join(f" {flag}" for flag in flags), style="bold red")
-
-
-def _when(value: datetime | None, layout: str = "%Y-%m-%d %H:%M") -> str:
-    return "-" if value is None else value.strftime(layout)
-
-
-def _rate(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.1%}"
-
-
-def _seconds(value: float | None) -> str:
-    """Durations as people say them: 45s, 12m 05s, 3h 20m, 2d 04h."""
-    if value is None:
-        return "-"
-    seconds = round(value)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3_600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 86_400:
-        return f"{seconds // 3_600}h {seconds % 3_600 // 60:02d}m"
-    return f"{seconds // 86_400}d {seconds % 86_400 // 3_600:02d}h"
 
 
 def _show(console: Console, table: Table) -> None:
