@@ -6,8 +6,8 @@
 -- and of finalizing; each piece adds 1 to its status from the first hour mark at or after
 -- its start and removes 1 from the first hour mark at or after its end, and running sums
 -- over a spine of hours turn those changes into counts. The pieces never overlap and
--- cover the span exactly, so the three counts of an hour add up to active_batches_hourly's
--- `active` (tests/test_models_golden.py checks it).
+-- cover the span exactly, so active_batches_hourly is defined as their sum
+-- (tests/test_models_golden.py checks both views against counts of their own).
 -- A missing timestamp means the batch skipped that status (failed or cancelled while
 -- validating never has in_progress_at): the status starts when the next one known does
 -- (in_progress at finalizing_at, else at ended_at), so it lasts no time. Timestamps out of
