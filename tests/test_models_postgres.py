@@ -374,7 +374,8 @@ def test_percent_signs_survive_parameters(golden: Pair) -> None:
         assert rows(pg, POSTGRES, sql, {"n": 1})[1] == [(1, True, 2)]
 
 
-@pytest.mark.parametrize("days", [30, 3_650])
+# the whole 10 years (every golden batch) runs in CI's slow part: half a minute of charts
+@pytest.mark.parametrize("days", [30, pytest.param(3_650, marks=pytest.mark.slow)])
 def test_html_page_is_the_same_on_both(golden: Pair, simulated: Pair, days: int) -> None:
     """The page's every table and chart, byte for byte (the charts are drawn from the rows)."""
     for pair in (golden, simulated):

@@ -86,13 +86,21 @@ def test_retry_after_is_honoured(sim: Simulator, db: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "stage",
-    ["mid-pagination", "normalize/extracted", "load/normalized"],
+    ("stage", "files"),
+    [
+        ("mid-pagination", False),
+        ("normalize/extracted", False),
+        ("load/normalized", False),
+        # with the request files' rows in the packages (more tables, more jobs): the
+        # simulated history's error files hold millions of rows, a minute a test
+        pytest.param("normalize/extracted", True, marks=pytest.mark.slow),
+        pytest.param("load/normalized", True, marks=pytest.mark.slow),
+    ],
 )
-def test_sigkill_at_any_point_then_a_good_run(big_sim: Simulator, db: Path, stage: str) -> None:
-    # The packages are killed with the request files' rows in them (more tables, more
-    # jobs); a kill while paging needs none of that, and the files cost seconds a run.
-    more = NO_FILES if stage == "mid-pagination" else ()
+def test_sigkill_at_any_point_then_a_good_run(
+    big_sim: Simulator, db: Path, stage: str, files: bool
+) -> None:
+    more = () if files else NO_FILES
     # a first good run, so the killed one is incremental with history behind it
     assert extract(big_sim, db, *more).returncode == 0
     big_sim.advance(3 * 86400)
