@@ -27,8 +27,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # The slow end-to-end scenarios (@pytest.mark.slow) run in `make test-slow`; CI runs both.
+# `make test` spreads the test files over TEST_WORKERS processes (one per core on the 2-core
+# machines it is sized for; 0 runs them one after another in pytest's own process).
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
