@@ -25,12 +25,17 @@ def view_sql(db: Path, name: str) -> str:
     return sql
 
 
+def extracted(db: Path) -> Path:
+    """A small history, extracted (which builds the views)."""
+    with Simulator(batches=120, seed=2, api_key=KEY) as sim:
+        run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    return db
+
+
 def test_views_are_rebuilt_only_when_sql_or_schema_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "v.duckdb"
-    with Simulator(batches=120, seed=2, api_key=KEY) as sim:
-        run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    db = extracted(tmp_path / "v.duckdb")
     names = [model.name for model in discover()]
     assert build_models(db, only_if_changed=True) == []  # the extraction built them
     assert build_models(db) == names  # unconditional when asked for
@@ -61,9 +66,7 @@ def test_views_are_rebuilt_only_when_sql_or_schema_changed(
 def test_prices_change_the_fingerprint_without_reading_the_catalogue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "p.duckdb"
-    with Simulator(batches=120, seed=2, api_key=KEY) as sim:
-        run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
+    db = extracted(tmp_path / "p.duckdb")
     names = [model.name for model in discover()]
     with connect(db, read_only=True) as con:
         (model,) = con.execute("select min(model) from openai_batches.batches").fetchone()
