@@ -494,9 +494,7 @@ def _extract_one(
         stored_files=stored_files,
         retrieve_concurrency=parallel.retrieve_concurrency,
         full_segments=segments,
-        segment_starts=plan.starts,
-        segment_end=plan.end,
-        retrieve_below=plan.retrieve_below,
+        plan=plan,
         # a --full run reads every batch again: only those that changed are merged
         stored_hashes=_stored_hashes(read, account.name) if full else None,
         nothing_loaded=_nothing_loaded(read, account.name),

@@ -15,7 +15,7 @@ from .api_client import BatchesApi
 from .extra_fields import UNEXPECTED_COLUMN, FieldKeeper
 from .files import DEFAULT_REQUESTS_MODE, FileToFetch, RequestFiles, requests_kinds
 from .incremental import AccountProgress
-from .parallel import alongside, retrieve_all, segmented_pages
+from .parallel import PagePlan, alongside, retrieve_all, segmented_pages
 from .settings import (
     BATCHES_TABLE,
     DEFAULT_ACCOUNT,
@@ -69,9 +69,7 @@ def openai_batches(
     stored_files: list[FileToFetch] | None = None,
     retrieve_concurrency: int = 8,
     full_segments: int = 4,
-    segment_starts: list[tuple[str, int]] | None = None,
-    segment_end: tuple[str, int] | None = None,
-    retrieve_below: int | None = None,
+    plan: PagePlan | None = None,
     stored_hashes: dict[str, str] | None = None,
     nothing_loaded: bool = False,
 ) -> Any:
@@ -90,11 +88,11 @@ def openai_batches(
 
     `retrieve_concurrency` open batches are retrieved, and files downloaded, at once (1: one
     after another).
-    `segment_starts`: (id, created_at) of loaded batches, newest first, where the run
-    starts reading segments of the list at once (see `parallel.segmented_pages`); without
-    them, or with `full_segments` 1, the list is read from the top in one pass. An
-    incremental run's segments stop at `segment_end`, and its open batches created before
-    `retrieve_below` are retrieved while the pages are read (see `parallel.PagePlan`).
+    `plan`: where the run starts reading segments of the list at once, at loaded batches
+    (see `parallel.segmented_pages`); without starts, or with `full_segments` 1, the list
+    is read from the top in one pass. An incremental run's segments stop at the plan's
+    end, and its open batches created before `retrieve_below` are retrieved while the
+    pages are read (see `parallel.PagePlan`).
     """
     for name, value in (
         ("retrieve_concurrency", retrieve_concurrency),
@@ -117,16 +115,17 @@ def openai_batches(
         stored_files or (),
         workers=retrieve_concurrency,
     )
-    starts = list(segment_starts or [])[: full_segments - 1]
+    plan = plan or PagePlan([])
+    starts = plan.starts[: full_segments - 1]
+    # a --full run reads to the bottom, and retrieves after its pages
+    plan = PagePlan(starts) if full else plan._replace(starts=starts)
     return batches(
         api,
         account=account,
         full=full,
         progress=progress,
         retrieve_concurrency=retrieve_concurrency,
-        segment_starts=starts,
-        segment_end=None if full else segment_end,
-        retrieve_below=None if full else retrieve_below,
+        plan=plan,
         stored_hashes=stored_hashes,
         append=nothing_loaded,
         files=files,
@@ -172,9 +171,7 @@ def batches(
     progress: Callable[[int, int], None] | None = None,
     files: RequestFiles | None = None,
     retrieve_concurrency: int = 1,
-    segment_starts: list[tuple[str, int]] | None = None,
-    segment_end: tuple[str, int] | None = None,
-    retrieve_below: int | None = None,
+    plan: PagePlan | None = None,
     stored_hashes: dict[str, str] | None = None,
     append: bool = False,
 ) -> Iterator[Any]:
@@ -191,13 +188,13 @@ def batches(
         batch that both bring anyway (the API's list moved) is passed on once.
         """
         # an incremental run whose state is gone reads everything, as a first run does
-        planned = segment_starts and not run.first_run and segment_end is not None
-        if segment_starts:
-            end = segment_end if planned else None
-            pages = segmented_pages(api, segment_starts, on_page=progress, end=end)
+        starts, end, below_second = plan or PagePlan([])
+        planned = bool(starts) and not run.first_run and end is not None
+        if starts:
+            pages = segmented_pages(api, starts, on_page=progress, end=end if planned else None)
         else:
             pages = api.pages(on_page=progress, stop=run.stop_rule())
-        below = run.open_created_before(retrieve_below) if planned and retrieve_below else []
+        below = run.open_created_before(below_second) if planned and below_second else []
         if below:
             early = retrieve_all(api, below, retrieve_concurrency)
             for item in alongside(pages, early):
