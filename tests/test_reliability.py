@@ -134,15 +134,18 @@ def test_sigterm_leaves_the_database_consistent(big_sim: Simulator, db: Path) ->
 
 
 def test_two_runs_started_together_one_wins_the_other_exits_3(big_sim: Simulator, db: Path) -> None:
-    big_sim.inject("timeout", times=1, on="list", delay=2.5)  # a slow page keeps it running
+    big_sim.inject("timeout", times=1, on="list", delay=8)  # a slow page keeps it running
     first = start_extract(big_sim, db, *NO_FILES)  # about the lock: files play no part
     assert wait_for(lambda: big_sim.faults_injected >= 1, first)
+    # The second run in this process: an interpreter's start-up under load is no part of
+    # the lock's give-up time, and a 5 s bound on it failed in CI.
     started = time.monotonic()
-    second = start_extract(big_sim, db, *NO_FILES)
-    _, stderr = second.communicate(timeout=30)
-    assert second.returncode == 3, stderr
-    assert time.monotonic() - started < 2 + 3.0  # give-up time plus interpreter and import start-up
-    assert f"pid {first.pid}" in stderr
+    second = extract(big_sim, db, *NO_FILES)
+    gave_up_after = time.monotonic() - started
+    assert second.returncode == 3, second.stderr
+    assert first.poll() is None  # it did not wait for the first run to finish
+    assert gave_up_after < 2 + 2.0  # give-up time plus the CLI's own setup on a loaded machine
+    assert f"pid {first.pid}" in second.stderr
     first.communicate(timeout=120)
     assert first.returncode == 0
     assert_matches_history(db, big_sim)
