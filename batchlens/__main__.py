@@ -1,5 +1,5 @@
-"""`python -m batchlens` runs the CLI."""
+"""`python -m batchlens` runs the CLI, as the `batchlens` command does."""
 
-from .cli import entry
+from .start import entry
 
 entry()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import duckdb
 import pytest
 import requests
 
+from batchlens import cli, start
 from batchlens.simulator.server import Simulator
 from helpers import (
     KEY,
@@ -161,3 +163,20 @@ def test_a_crash_free_run_after_faults_is_idempotent(sim: Simulator, db: Path) -
     tables = lambda snap: {name: rows for name, rows in snap if name.startswith("batches")}  # noqa: E731
     assert tables(before) == tables(after)
     assert KEY not in result.stdout + result.stderr
+
+
+def test_the_command_runs_with_its_imports_frozen_and_the_collector_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, object] = {}
+
+    def command() -> None:
+        seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+
+    monkeypatch.setattr(cli, "entry", command)
+    try:
+        start.entry()
+    finally:
+        gc.unfreeze()  # this test process's objects go back to the collector
+    assert seen["enabled"] is True  # the run's own garbage is still collected
+    assert isinstance(seen["frozen"], int) and seen["frozen"] > 10_000
