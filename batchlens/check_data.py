@@ -1,6 +1,6 @@
 """What `batchlens check` reads: plain rows from the views, never from the API.
 
-Every number here is a view's own (`open_batches`, `active_batches`, `batch_facts`,
+Every number here is a view's own (`open_batches`, `active_batches`, `batch_lifecycle`,
 `stg_extractions`, and `batch_files` / `costs_daily` where an extraction made them); the
 queries only filter and add up counts, as `report` does. The rules that judge the rows are
 in `check.py`. A DuckDB file is opened read-only; while an extraction is writing it (DuckDB
@@ -27,7 +27,13 @@ from .errors import BatchlensError, classify
 from .lock import read_holder
 from .models import SCHEMA
 
-REQUIRED_VIEWS = ("as_of", "open_batches", "active_batches", "batch_facts", "stg_extractions")
+REQUIRED_VIEWS = (
+    "as_of",
+    "open_batches",
+    "active_batches",
+    "batch_lifecycle",
+    "stg_extractions",
+)
 
 
 class CheckUnavailable(BatchlensError):
@@ -37,7 +43,7 @@ class CheckUnavailable(BatchlensError):
 AS_OF = f"select as_of from {SCHEMA}.as_of"
 
 ACCOUNTS = f"""
-select account from {SCHEMA}.batch_facts
+select account from {SCHEMA}.batch_lifecycle
 union
 select account from {SCHEMA}.stg_extractions
 order by account
@@ -75,7 +81,7 @@ with
 
 window_batches as (
     select facts.*
-    from {SCHEMA}.batch_facts as facts
+    from {SCHEMA}.batch_lifecycle as facts
     cross join {SCHEMA}.as_of as as_of
     where
         facts.is_terminal
@@ -117,7 +123,7 @@ select
     facts.status,
     batches.error_file_id,
     (epoch(facts.ended_at) + $retention_s - epoch(as_of.as_of)) / 3600 as hours_to_deletion
-from {SCHEMA}.batch_facts as facts
+from {SCHEMA}.batch_lifecycle as facts
 inner join {SCHEMA}.stg_batches as batches
     on facts.account = batches.account and facts.batch_id = batches.batch_id
 cross join {SCHEMA}.as_of as as_of

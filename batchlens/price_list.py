@@ -35,7 +35,7 @@ history as (
         account,
         model,
         count(*) as batches
-    from {SCHEMA}.batch_facts
+    from {SCHEMA}.batch_lifecycle
     where model is not null
     group by account, model
 ),
@@ -93,7 +93,7 @@ def _read(connection: Any, dialect: str, label: str) -> list[dict[str, Any]]:
         dialect,
         "select count(*) from information_schema.tables where table_catalog = "
         "current_database() and table_schema = $schema and table_name in ($a, $b, $c)",
-        {"schema": SCHEMA, "a": TABLE, "b": "batch_costs", "c": "batch_facts"},
+        {"schema": SCHEMA, "a": TABLE, "b": "batch_costs", "c": "batch_lifecycle"},
     )
     if found[0][0] < 3:
         hint = f"batchlens models --db {label}" if dialect == "duckdb" else "batchlens models"

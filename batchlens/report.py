@@ -44,6 +44,7 @@ REQUIRED_VIEWS = (
     "active_batches",
     "failure_rates_daily",
     "batch_facts",
+    "batch_lifecycle",
     "open_batches",
     "batch_errors",
     "costs_daily",
@@ -119,7 +120,7 @@ select
     count(*) as batches,
     quantile_cont(facts.duration_s, 0.5) as duration_p50_s,
     quantile_cont(facts.duration_s, 0.9) as duration_p90_s
-from {SCHEMA}.batch_facts as facts
+from {SCHEMA}.batch_lifecycle as facts
 cross join (
     select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
 ) as as_of
@@ -146,7 +147,7 @@ select
     open_batch.is_overdue,
     open_batch.is_stalled and open_batch.status = 'finalizing' as is_long_finalizing
 from {SCHEMA}.open_batches as open_batch
-inner join {SCHEMA}.batch_facts as facts
+inner join {SCHEMA}.batch_lifecycle as facts
     on open_batch.account = facts.account and open_batch.batch_id = facts.batch_id
 order by
     is_long_finalizing desc,

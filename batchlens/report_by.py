@@ -26,7 +26,7 @@ select
     cast(count(*) filter (where facts.status = 'failed') as double)
     / nullif(count(*) filter (where facts.is_terminal), 0) as failure_rate,
     cast(coalesce(sum(facts.total_tokens), 0) as bigint) as total_tokens
-from {SCHEMA}.batch_facts as facts
+from {SCHEMA}.batch_lifecycle as facts
 cross join (
     select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
 ) as as_of

@@ -64,7 +64,7 @@ select
     count(*) as batches,
     arg_max(costs.batch_id, facts.created_at) as latest_batch_id
 from {SCHEMA}.batch_costs as costs
-inner join {SCHEMA}.batch_facts as facts
+inner join {SCHEMA}.batch_lifecycle as facts
     on costs.account = facts.account and costs.batch_id = facts.batch_id
 cross join as_of
 where

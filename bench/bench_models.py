@@ -16,6 +16,7 @@ the numbers a meaning on whatever machine runs this.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -23,8 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
-
+from batchlens.database import connect
 from batchlens.models import build_models
 from batchlens.report import report
 
@@ -203,7 +203,7 @@ select
         else 'Enqueued token limit reached.' end as message,
     cast(null as varchar) as param,
     case when position = 0 then cast(3 as bigint) end as line
-from batchlens.openai_batches.batches
+from openai_batches.batches
 cross join range(2) as p (position)
 where status = 'failed' and (position = 0 or hash(id) % 3 = 0)
 """
@@ -231,7 +231,8 @@ cross join (values ('default'), ('team-b')) as a (account)
 
 
 def generate(db: Path, batches: int) -> None:
-    with duckdb.connect(str(db)) as connection:
+    # attached as batchlens attaches any file: the names below hold whatever the file is called
+    with contextlib.closing(connect(db)) as connection:
         connection.execute("create schema openai_batches")
         connection.execute(GENERATE_BATCHES.format(n=batches, as_of=AS_OF))
         connection.execute(GENERATE_ERRORS)
@@ -261,12 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {args.batches:,} batches in {time.perf_counter() - started:.1f} s")
 
         rows: list[tuple[str, float, int]] = []
-        with duckdb.connect(str(db), read_only=True) as connection:
+        with contextlib.closing(connect(db, read_only=True)) as connection:
 
             def count_raw() -> None:
-                connection.execute(
-                    "select count(*) from batchlens.openai_batches.batches"
-                ).fetchall()
+                connection.execute("select count(*) from openai_batches.batches").fetchall()
 
             def fetch(relation: str) -> int:
                 return connection.sql(f"select * from {relation}").to_arrow_table().num_rows

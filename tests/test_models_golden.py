@@ -46,6 +46,7 @@ STAGES = (
 )
 PUBLIC_VIEWS = {
     "statuses",
+    "batch_lifecycle",
     "batch_facts",
     "failure_rates_daily",
     "failure_rates_weekly",
@@ -650,6 +651,15 @@ def test_column_types(golden_db: Path) -> None:
 
 def test_batch_facts(golden: dict[str, list[dict]], facts: list[dict]) -> None:
     assert_rows_equal(golden["batch_facts"], facts, ("account", "batch_id"))
+
+
+def test_batch_lifecycle_is_batch_facts_without_what_the_joins_add(
+    golden: dict[str, list[dict]], facts: list[dict]
+) -> None:
+    joined = {"error_count", "first_error_code", "cost_usd", "request_error_rows"}
+    joined.add("top_request_error_code")
+    expected = [{k: v for k, v in row.items() if k not in joined} for row in facts]
+    assert_rows_equal(golden["batch_lifecycle"], expected, ("account", "batch_id"))
 
 
 def test_failure_rates_daily(golden: dict[str, list[dict]], facts: list[dict]) -> None:

@@ -2,9 +2,9 @@
 -- row for each open status, 0 included, so a dashboard never misses a series.
 with
 
-batch_facts as (
+batch_lifecycle as (
 
-    select * from openai_batches.batch_facts
+    select * from openai_batches.batch_lifecycle
 
 ),
 
@@ -27,7 +27,7 @@ batches_by_status as (
         status,
         count(*) as batches,
         min(created_at) as oldest_created_at
-    from batch_facts
+    from batch_lifecycle
     group by account, status
 
 ),

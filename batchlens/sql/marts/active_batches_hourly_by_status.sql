@@ -14,9 +14,9 @@
 -- order are clamped into [created_at, ended_at] so that the pieces stay consecutive.
 with
 
-batch_facts as (
+batch_lifecycle as (
 
-    select * from openai_batches.batch_facts
+    select * from openai_batches.batch_lifecycle
 
 ),
 
@@ -45,7 +45,7 @@ spans as (
             when ended_at is not null
                 then make_timestamp(epoch_us(greatest(created_at, ended_at)))
         end as ended_utc
-    from batch_facts
+    from batch_lifecycle
 
 ),
 

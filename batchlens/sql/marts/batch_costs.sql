@@ -76,28 +76,39 @@ batch_usage as (
 
 ),
 
-price_periods as (
+usage_days as (
 
-    -- every price period of the model that had started by the batch's creation day;
-    -- the latest one is the price valid then (valid_from NULL: since always)
+    -- the price depends only on the model and the day: ranked once per pair, not per batch
+    select distinct
+        model,
+        created_day
+    from batch_usage
+
+),
+
+day_prices as (
+
+    -- every price period of the model that had started by the day; the latest one is the
+    -- price valid then (valid_from NULL: since always)
     select
-        batch_usage.*,
+        usage_days.model,
+        usage_days.created_day,
         model_prices.input_mtok,
         model_prices.cached_input_mtok,
         model_prices.output_mtok,
         model_prices.batch_discount,
         model_prices.source as price_source,
         row_number() over (
-            partition by batch_usage.account, batch_usage.batch_id
+            partition by usage_days.model, usage_days.created_day
             order by model_prices.valid_from desc nulls last
         ) as period_rank
-    from batch_usage
+    from usage_days
     left join model_prices
         on
-            batch_usage.model = model_prices.model
+            usage_days.model = model_prices.model
             and (
                 model_prices.valid_from is null
-                or batch_usage.created_day >= model_prices.valid_from
+                or usage_days.created_day >= model_prices.valid_from
             )
 
 ),
@@ -105,14 +116,23 @@ price_periods as (
 priced as (
 
     select
-        *,
+        batch_usage.*,
+        day_prices.input_mtok,
+        day_prices.cached_input_mtok,
+        day_prices.output_mtok,
+        day_prices.batch_discount,
+        day_prices.price_source,
         (
-            (input_tokens - cached_tokens) * input_mtok
-            + cached_tokens * cached_input_mtok
-            + output_tokens * output_mtok
+            (batch_usage.input_tokens - batch_usage.cached_tokens) * day_prices.input_mtok
+            + batch_usage.cached_tokens * day_prices.cached_input_mtok
+            + batch_usage.output_tokens * day_prices.output_mtok
         ) / 1000000 as standard_cost_usd
-    from price_periods
-    where period_rank = 1
+    from batch_usage
+    left join day_prices
+        on
+            batch_usage.model = day_prices.model
+            and batch_usage.created_day = day_prices.created_day
+            and day_prices.period_rank = 1
 
 ),
 

@@ -1,9 +1,10 @@
--- One row per batch: its lifecycle, durations, counts and errors, defined once here.
+-- One row per batch: its lifecycle (`batch_lifecycle`), with its errors, cost and failed
+-- requests, defined once here.
 with
 
-batches as (
+batch_lifecycle as (
 
-    select * from openai_batches.stg_batches
+    select * from openai_batches.batch_lifecycle
 
 ),
 
@@ -22,12 +23,6 @@ batch_costs as (
 request_errors as (
 
     select * from openai_batches.request_errors
-
-),
-
-statuses as (
-
-    select * from openai_batches.statuses
 
 ),
 
@@ -71,80 +66,28 @@ request_errors_per_batch as (
 
 ),
 
-lifecycle as (
-
-    -- a status word the statuses relation does not know is open, neither active nor terminal
-    select
-        batches.*,
-        coalesce(statuses.is_terminal, false) as is_terminal,
-        coalesce(statuses.is_active, false) as is_active,
-        batches.status = 'completed' as is_completed
-    from batches
-    left join statuses
-        on batches.status = statuses.status
-
-),
-
 measured as (
 
     select
-        lifecycle.*,
+        batch_lifecycle.*,
         errors_per_batch.first_error_code,
         batch_costs.cost_usd,
         request_errors_per_batch.top_request_error_code,
-        -- the UTC date whatever the session's TimeZone (a bare cast would use the local
-        -- zone): the date of the UTC wall-clock time rebuilt from the instant's microseconds
-        -- (`at time zone 'UTC'` on PostgreSQL, see batchlens/dialects.py)
-        cast(make_timestamp(epoch_us(lifecycle.created_at)) as date) as created_day,
-        case
-            when not lifecycle.is_active
-                then least(
-                    lifecycle.completed_at,
-                    lifecycle.failed_at,
-                    lifecycle.expired_at,
-                    lifecycle.cancelling_at,
-                    lifecycle.cancelled_at
-                )
-        end as ended_at,
-        epoch(lifecycle.in_progress_at) - epoch(lifecycle.created_at) as queue_s,
-        case
-            when lifecycle.is_completed
-                then epoch(lifecycle.completed_at) - epoch(lifecycle.in_progress_at)
-        end as duration_s,
-        case
-            when lifecycle.is_completed
-                then epoch(lifecycle.completed_at) - epoch(lifecycle.finalizing_at)
-        end as finalize_s,
-        case
-            when lifecycle.is_completed
-                then epoch(lifecycle.completed_at) - epoch(lifecycle.created_at)
-        end as turnaround_s,
-        coalesce(
-            lifecycle.status = 'expired'
-            or lifecycle.completed_at > lifecycle.expires_at,
-            false
-        ) as is_sla_breach,
         coalesce(errors_per_batch.error_count, 0) as error_count,
-        coalesce(request_errors_per_batch.request_error_rows, 0) as request_error_rows,
-        coalesce(
-            lifecycle.is_terminal
-            and lifecycle.request_total > 0
-            and lifecycle.request_failed = lifecycle.request_total,
-            false
-        ) as is_all_failed
-    from lifecycle
+        coalesce(request_errors_per_batch.request_error_rows, 0) as request_error_rows
+    from batch_lifecycle
     left join errors_per_batch
         on
-            lifecycle.account = errors_per_batch.account
-            and lifecycle.batch_id = errors_per_batch.batch_id
+            batch_lifecycle.account = errors_per_batch.account
+            and batch_lifecycle.batch_id = errors_per_batch.batch_id
     left join batch_costs
         on
-            lifecycle.account = batch_costs.account
-            and lifecycle.batch_id = batch_costs.batch_id
+            batch_lifecycle.account = batch_costs.account
+            and batch_lifecycle.batch_id = batch_costs.batch_id
     left join request_errors_per_batch
         on
-            lifecycle.account = request_errors_per_batch.account
-            and lifecycle.batch_id = request_errors_per_batch.batch_id
+            batch_lifecycle.account = request_errors_per_batch.account
+            and batch_lifecycle.batch_id = request_errors_per_batch.batch_id
 
 ),
 

@@ -5,9 +5,9 @@
 -- Sums of costs skip unpriced batches; a group without a priced batch has a NULL cost.
 with
 
-batch_facts as (
+batch_lifecycle as (
 
-    select * from openai_batches.batch_facts
+    select * from openai_batches.batch_lifecycle
 
 ),
 
@@ -20,10 +20,10 @@ batch_costs as (
 batches as (
 
     select
-        batch_facts.account,
-        batch_facts.endpoint,
-        batch_facts.model,
-        batch_facts.created_day,
+        batch_lifecycle.account,
+        batch_lifecycle.endpoint,
+        batch_lifecycle.model,
+        batch_lifecycle.created_day,
         batch_costs.batch_id as costed_batch_id,
         batch_costs.is_priced,
         batch_costs.input_tokens,
@@ -32,11 +32,11 @@ batches as (
         batch_costs.cost_usd,
         batch_costs.standard_cost_usd,
         batch_costs.saved_usd
-    from batch_facts
+    from batch_lifecycle
     left join batch_costs
         on
-            batch_facts.account = batch_costs.account
-            and batch_facts.batch_id = batch_costs.batch_id
+            batch_lifecycle.account = batch_costs.account
+            and batch_lifecycle.batch_id = batch_costs.batch_id
 
 ),
 

@@ -3,15 +3,15 @@
 -- Completed batches per UTC creation day: how long they ran, queued and took end to end.
 with
 
-batch_facts as (
+batch_lifecycle as (
 
-    select * from openai_batches.batch_facts
+    select * from openai_batches.batch_lifecycle
 
 ),
 
 completed_batches as (
 
-    select * from batch_facts
+    select * from batch_lifecycle
     where status = 'completed'
 
 ),

@@ -7,9 +7,9 @@
 -- daily rates, which would weigh a quiet day like a busy one.
 with
 
-batch_facts as (
+batch_lifecycle as (
 
-    select * from openai_batches.batch_facts
+    select * from openai_batches.batch_lifecycle
 
 ),
 
@@ -27,7 +27,7 @@ extractions as (
 
 terminal_batches as (
 
-    select * from batch_facts
+    select * from batch_lifecycle
     where is_terminal
 
 ),
@@ -90,7 +90,7 @@ history_counts as (
 
 as_of_day as (
 
-    -- the UTC date of "as of", whatever the session's TimeZone (see batch_facts)
+    -- the UTC date of "as of", whatever the session's TimeZone (see batch_lifecycle)
     select cast(make_timestamp(epoch_us(max(as_of))) as date) as as_of_day
     from as_of
 
@@ -98,7 +98,7 @@ as_of_day as (
 
 accounts as (
 
-    select account from batch_facts
+    select account from batch_lifecycle
     union
     select account from extractions
 
@@ -112,12 +112,12 @@ account_spans as (
         max(as_of_day.as_of_day) as as_of_day,
         greatest(
             1,
-            coalesce(max(as_of_day.as_of_day) - min(batch_facts.created_day) + 1, 1)
+            coalesce(max(as_of_day.as_of_day) - min(batch_lifecycle.created_day) + 1, 1)
         ) as longest_days
     from accounts
     cross join as_of_day
-    left join batch_facts
-        on accounts.account = batch_facts.account
+    left join batch_lifecycle
+        on accounts.account = batch_lifecycle.account
     group by accounts.account
 
 ),

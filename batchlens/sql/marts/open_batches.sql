@@ -2,9 +2,9 @@
 -- latest extraction: where batches stuck in `finalizing` for days show up.
 with
 
-batch_facts as (
+batch_lifecycle as (
 
-    select * from openai_batches.batch_facts
+    select * from openai_batches.batch_lifecycle
 
 ),
 
@@ -37,7 +37,7 @@ open_batches as (
             end,
             created_at
         ) as status_since
-    from batch_facts
+    from batch_lifecycle
     where not is_terminal
 
 ),
