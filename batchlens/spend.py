@@ -113,12 +113,15 @@ def show_spend(console: Console, spend: dict[str, Any], days: int) -> None:
         table.caption = "(no batch with usage)"
     console.print(table)
     for row in spend["unpriced_models"]:
-        console.print(
-            f"  no price for {row['model']} ({row['account']}): {row['batches']} batches in "
-            f"the last {days} d, latest {row['latest_batch_id']}; add it to a prices CSV "
-            "(batchlens prices)",
-            markup=False,
-        )
+        counted = f"{row['batches']} batches in the last {days} d, latest {row['latest_batch_id']}"
+        if row["model"] is None:  # nothing to price it by: a prices CSV cannot help
+            line = f"  no model named ({row['account']}): {counted}; their cost is unknown"
+        else:
+            line = (
+                f"  no price for {row['model']} ({row['account']}): {counted}; add it to a "
+                "prices CSV (batchlens prices)"
+            )
+        console.print(line, markup=False)
     console.print()
 
 

@@ -39,7 +39,7 @@ CATALOGUE = "genai-prices 0.2.3"
 
 def with_usage(
     batch_id: str,
-    model: str,
+    model: str | None,
     created_at: int,
     input_tokens: int,
     cached: int,
@@ -89,6 +89,8 @@ HISTORY = [
     # o3's price changed on 2025-06-10 (UTC): one batch the hour before, one the hour after
     with_usage("batch_o3_before", "o3", O3_CHANGE - HOUR, 1_000_000, 0, 100_000),
     with_usage("batch_o3_after", "o3", O3_CHANGE + HOUR, 1_000_000, 0, 100_000),
+    # usage but no model (a gateway that drops it): unpriced, in the NULL-model group
+    with_usage("batch_no_model", None, T0 + 5 * HOUR, 30_000, 0, 3_000),
 ]
 
 
@@ -201,6 +203,38 @@ def test_costs_daily_adds_up_and_keeps_the_unpriced_apart(golden_db: Path) -> No
     # 0.15 + 0.165 + 0.05 + 7.0 + 1.4 = 8.765, saved the same (half price)
     assert total["cost"] == pytest.approx(8.765)
     assert total["saved"] == pytest.approx(8.765)
+
+
+def test_costs_daily_is_the_sum_over_each_batch_and_its_cost(golden_db: Path) -> None:
+    """The view groups first and joins the groups; here every batch meets its cost first."""
+    per_batch = table(
+        golden_db,
+        """
+        select
+            life.created_day as day, life.account, life.endpoint, life.model,
+            count(*) as batches,
+            count(*) filter (where costs.is_priced) as priced_batches,
+            count(*) filter (where not costs.is_priced) as unpriced_batches,
+            count(*) filter (where costs.batch_id is null) as batches_without_usage,
+            cast(coalesce(sum(costs.input_tokens), 0) as bigint) as input_tokens,
+            cast(coalesce(sum(costs.cached_tokens), 0) as bigint) as cached_tokens,
+            cast(coalesce(sum(costs.output_tokens), 0) as bigint) as output_tokens,
+            sum(costs.cost_usd) as cost_usd,
+            sum(costs.standard_cost_usd) as standard_cost_usd,
+            sum(costs.saved_usd) as saved_usd
+        from openai_batches.batch_lifecycle as life
+        left join openai_batches.batch_costs as costs
+            on life.account = costs.account and life.batch_id = costs.batch_id
+        group by all
+        """,
+    )
+    view = table(golden_db, "select * from openai_batches.costs_daily")
+
+    def key(row: dict[str, Any]) -> tuple:
+        return tuple(str(row[name]) for name in ("day", "account", "endpoint", "model"))
+
+    assert any(row["model"] is None and row["unpriced_batches"] for row in view)
+    assert sorted(view, key=key) == sorted(per_batch, key=key)
 
 
 # --- the override file ----------------------------------------------------------------------
@@ -433,11 +467,14 @@ def test_the_report_shows_spend_and_names_the_unpriced(golden_db: Path) -> None:
             "model": FINE_TUNED_MODEL,
             "batches": 1,
             "latest_batch_id": "batch_fine_tuned",
-        }
+        },
+        {"account": "default", "model": None, "batches": 1, "latest_batch_id": "batch_no_model"},
     ]
     text = report(golden_db, fmt="table", days=3_650)
     assert "Spend (batch prices, USD)" in text
     assert f"no price for {FINE_TUNED_MODEL} (default): 1 batches" in text
+    # without a model there is nothing a prices file could name
+    assert "no model named (default): 1 batches" in text and "no price for None" not in text
 
 
 def test_prices_needs_a_database_with_built_models(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ usage_with_source as (
     select
         batches.batch_id,
         batches.account,
+        batches.endpoint,
         batches.model,
         batches.created_at,
         case
@@ -152,6 +153,7 @@ final as (
     select
         batch_id,
         account,
+        endpoint,
         model,
         created_day,
         input_tokens,
