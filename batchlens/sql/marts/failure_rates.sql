@@ -25,29 +25,31 @@ extractions as (
 
 ),
 
-terminal_batches as (
+all_days as (
 
-    select * from batch_lifecycle
-    where is_terminal
-
-),
-
-daily_counts as (
-
+    -- one pass over the batches: every creation day and group, with its terminal counts;
+    -- the accounts and their first day come from here too, not from more passes
     select
         account,
         endpoint,
         model,
         created_day as period_start,
-        count(*) as terminal,
-        count(*) filter (where status = 'completed') as completed,
-        count(*) filter (where status = 'failed') as failed,
-        count(*) filter (where status = 'expired') as expired,
-        count(*) filter (where status = 'cancelled') as cancelled,
-        coalesce(sum(request_total), 0) as request_total,
-        coalesce(sum(request_failed), 0) as request_failed
-    from terminal_batches
+        count(*) filter (where is_terminal) as terminal,
+        count(*) filter (where is_terminal and status = 'completed') as completed,
+        count(*) filter (where is_terminal and status = 'failed') as failed,
+        count(*) filter (where is_terminal and status = 'expired') as expired,
+        count(*) filter (where is_terminal and status = 'cancelled') as cancelled,
+        coalesce(sum(request_total) filter (where is_terminal), 0) as request_total,
+        coalesce(sum(request_failed) filter (where is_terminal), 0) as request_failed
+    from batch_lifecycle
     group by created_day, account, endpoint, model
+
+),
+
+daily_counts as (
+
+    select * from all_days
+    where terminal > 0
 
 ),
 
@@ -98,7 +100,7 @@ as_of_day as (
 
 accounts as (
 
-    select account from batch_lifecycle
+    select account from all_days
     union
     select account from extractions
 
@@ -112,12 +114,12 @@ account_spans as (
         max(as_of_day.as_of_day) as as_of_day,
         greatest(
             1,
-            coalesce(max(as_of_day.as_of_day) - min(batch_lifecycle.created_day) + 1, 1)
+            coalesce(max(as_of_day.as_of_day) - min(all_days.period_start) + 1, 1)
         ) as longest_days
     from accounts
     cross join as_of_day
-    left join batch_lifecycle
-        on accounts.account = batch_lifecycle.account
+    left join all_days
+        on accounts.account = all_days.account
     group by accounts.account
 
 ),
