@@ -2,8 +2,8 @@
 
 A run imports dlt, pyarrow, DuckDB and, through DuckDB's parameter binding, pandas: some
 hundred thousand long-lived objects. Python's cyclic collector walks all of them again
-and again while they are created, and once more as the process exits, which cost a cron
-run with nothing new about half a second of its three (BENCHMARKS.md). Frozen, they are
+and again while they are created, and once more as the process exits: about half a second
+of every run, measured paired on a cron run with nothing new (BENCHMARKS.md). Frozen, they are
 left out of every collection; the run's own objects are collected as usual.
 """
 
