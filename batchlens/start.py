@@ -1,10 +1,10 @@
 """The `batchlens` command's process start: imports without the garbage collector.
 
-A run imports dlt, pyarrow, DuckDB and, through DuckDB's parameter binding, pandas: some
-hundred thousand long-lived objects. Python's cyclic collector walks all of them again
-and again while they are created, and once more as the process exits: about half a second
-of every run, measured paired on a cron run with nothing new (BENCHMARKS.md). Frozen, they are
-left out of every collection; the run's own objects are collected as usual.
+The CLI's imports (dlt, pyarrow, DuckDB, sqlglot) create a few hundred thousand objects
+that live as long as the process. Python's cyclic collector walks all of them again and
+again while they are created, and once more as the process exits: about half a second of
+every run, measured paired on a cron run with nothing new (BENCHMARKS.md). Frozen, they
+are left out of every collection; the run's own objects are collected as usual.
 """
 
 from __future__ import annotations
