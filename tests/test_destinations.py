@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -342,3 +343,37 @@ def test_the_views_give_the_same_values_on_duckdb_and_ducklake(
             from_lake = in_lake.execute(sql).fetchall()
             assert from_lake == in_file.execute(sql).fetchall(), view
             assert from_lake, f"{view} is empty: the comparison would prove nothing"
+
+
+def test_check_on_ducklake_says_what_it_says_on_duckdb(
+    sim: Simulator, lake: dict[str, str], tmp_path: Path
+) -> None:
+    """The same history in a lake and in a file: the same findings, from the lake's views."""
+    assert lake_extract(sim, lake, tmp_path).returncode == 0
+    db = tmp_path / "same.duckdb"
+    same = run_cli("extract", "--db", str(db), "--base-url", sim.url, cwd=tmp_path)
+    assert same.returncode == 0, same.stderr
+    # a failure-rate rule over the whole history, so that the rates are read too
+    rules = ("--format", "json", "--max-failure-rate", "0.001", "--window-hours", "100000")
+    env = cli_env(**lake)
+    on_lake = run_cli("check", "--destination", "ducklake", *rules, cwd=tmp_path, env=env)
+    on_file = run_cli("check", "--db", str(db), *rules, cwd=tmp_path)
+    assert PASSWORD not in on_lake.stdout + on_lake.stderr
+    assert on_lake.returncode == on_file.returncode == 2, on_lake.stderr  # CRITICAL: stuck
+
+    def findings(result: subprocess.CompletedProcess[str]) -> dict[tuple, float]:
+        """Each finding's identity, and its value: hours differ by the seconds between the
+        two extractions' "as of", nothing else may."""
+        found = json.loads(result.stdout)["findings"]
+        return {
+            (f["rule"], f["severity"], f["account"], f.get("batch_id"), f.get("status")): (
+                f["value"]
+            )
+            for f in found
+        }
+
+    lake_findings, file_findings = findings(on_lake), findings(on_file)
+    assert {rule for rule, *_ in lake_findings} >= {"stuck", "failure_rate"}
+    assert lake_findings.keys() == file_findings.keys()
+    for key, value in lake_findings.items():
+        assert value == pytest.approx(file_findings[key], abs=0.05), key
