@@ -6,7 +6,8 @@ with
 
 batches as (
 
-    select * from openai_batches.stg_batches
+    -- `created_day` is defined there, and costs_daily joins on it
+    select * from openai_batches.batch_lifecycle
 
 ),
 
@@ -44,7 +45,7 @@ usage_with_source as (
         batches.account,
         batches.endpoint,
         batches.model,
-        batches.created_at,
+        batches.created_day,
         case
             when batches.input_tokens is not null then 'batch'
             when output_file_usage.input_tokens is not null then 'output_file'
@@ -68,11 +69,7 @@ usage_with_source as (
 
 batch_usage as (
 
-    select
-        *,
-        -- the UTC date whatever the session's TimeZone, as in batch_facts
-        cast(make_timestamp(epoch_us(created_at)) as date) as created_day
-    from usage_with_source
+    select * from usage_with_source
     where usage_source is not null
 
 ),
