@@ -474,7 +474,9 @@ def _extract_one(
     known_files, stored_files = ledger_in_destination(
         pipeline, account.name, requests_kinds(requests)
     )
-    segments = parallel.full_segments
+    # An incremental run's pages stand in for retrieves (each saves two or more), so they
+    # are read as many at once as the retrieves are; `--full` has its own width.
+    segments = parallel.full_segments if full else parallel.retrieve_concurrency
     plan = PagePlan([])
     if segments > 1 and account.provider in SEGMENTED_PROVIDERS:
         if full:
@@ -493,7 +495,7 @@ def _extract_one(
         known_files=known_files,
         stored_files=stored_files,
         retrieve_concurrency=parallel.retrieve_concurrency,
-        full_segments=segments,
+        full_segments=parallel.full_segments,
         plan=plan,
         # a --full run reads every batch again: only those that changed are merged
         stored_hashes=_stored_hashes(read, account.name) if full else None,

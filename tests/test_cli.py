@@ -170,13 +170,16 @@ def test_the_command_runs_with_its_imports_frozen_and_the_collector_on(
 ) -> None:
     seen: dict[str, object] = {}
 
-    def command() -> None:
+    def command() -> int:
         seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+        return 4
 
-    monkeypatch.setattr(cli, "entry", command)
+    monkeypatch.setattr(cli, "main", command)
+    monkeypatch.setattr(start.os, "_exit", lambda code: seen.update(code=code))
     try:
         start.entry()
     finally:
         gc.unfreeze()  # this test process's objects go back to the collector
     assert seen["enabled"] is True  # the run's own garbage is still collected
     assert isinstance(seen["frozen"], int) and seen["frozen"] > 10_000
+    assert seen["code"] == 4  # the command's exit code, without the interpreter's teardown

@@ -301,8 +301,11 @@ def test_an_incremental_run_reads_its_pages_in_segments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outcomes = []
+    # an incremental run's pages are read as wide as its retrieves: `full_segments` is
+    # for --full only
+    monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", "1")
     for segments in ("1", "4"):
-        monkeypatch.setenv("SOURCES__OPENAI_BATCHES__FULL_SEGMENTS", segments)
+        monkeypatch.setenv("SOURCES__OPENAI_BATCHES__RETRIEVE_CONCURRENCY", segments)
         db = tmp_path / f"i{segments}.duckdb"
         with Simulator(batches=1_000, seed=4, api_key=KEY, latency=0.03) as sim:
             dense_open_batches(sim)

@@ -89,10 +89,11 @@ def openai_batches(
     `retrieve_concurrency` open batches are retrieved, and files downloaded, at once (1: one
     after another).
     `plan`: where the run starts reading segments of the list at once, at loaded batches
-    (see `parallel.segmented_pages`); without starts, or with `full_segments` 1, the list
-    is read from the top in one pass. An incremental run's segments stop at the plan's
-    end, and its open batches created before `retrieve_below` are retrieved while the
-    pages are read (see `parallel.PagePlan`).
+    (see `parallel.segmented_pages`); without starts the list is read from the top in one
+    pass. A `--full` run reads at most `full_segments` segments; an incremental run at most
+    `retrieve_concurrency`, as its pages stand in for retrieves. Its segments stop at the
+    plan's end, and its open batches created before `retrieve_below` are retrieved while
+    the pages are read (see `parallel.PagePlan`).
     """
     for name, value in (
         ("retrieve_concurrency", retrieve_concurrency),
@@ -105,7 +106,8 @@ def openai_batches(
         api_key,
         provider=provider,
         headers=headers,
-        connections=max(10, retrieve_concurrency + full_segments),
+        # an incremental run's segments and its retrieves are in flight together
+        connections=max(10, retrieve_concurrency + max(full_segments, retrieve_concurrency)),
     )
     files = RequestFiles(
         api,
@@ -116,7 +118,7 @@ def openai_batches(
         workers=retrieve_concurrency,
     )
     plan = plan or PagePlan([])
-    starts = plan.starts[: full_segments - 1]
+    starts = plan.starts[: (full_segments if full else retrieve_concurrency) - 1]
     # a --full run reads to the bottom, and retrieves after its pages
     plan = PagePlan(starts) if full else plan._replace(starts=starts)
     return batches(
