@@ -504,10 +504,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact = Redactor()
     _log_warnings_to_stderr()
     # cron and `timeout` send SIGTERM: unwind like Ctrl-C so nothing is half-written.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signalled.clear()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, _interrupt)
     try:
         code = COMMANDS[args.command](args, redact)
         sys.stdout.flush()  # here, not at exit, so that a reader gone away is caught below
+        if signalled:
+            # The signal's KeyboardInterrupt was swallowed on its way (raised inside an
+            # import's callback, or in C++ code that drops it) and the command went on to
+            # the end: it is still the interruption it was asked to be.
+            raise KeyboardInterrupt
         return code
     except BrokenPipeError:
         return _reader_gone()
@@ -531,6 +538,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = known
         print(redact(f"batchlens: {message}"), file=sys.stderr)
         return code
+
+
+signalled: list[int] = []  # the signals received during the command
+
+
+def _interrupt(number: int, frame: Any) -> None:
+    signalled.append(number)
+    raise KeyboardInterrupt
 
 
 def _reader_gone() -> int:

@@ -9,6 +9,7 @@ destination gets a working folder per server; its state lives in the server too.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from batchlens.openai_batches.files import (
     ledger_in_destination,
     requests_kinds,
 )
-from batchlens.openai_batches.parallel import PagePlan, incremental_segments
+from batchlens.openai_batches.parallel import EarlyRequests, PagePlan, incremental_segments
 from batchlens.openai_batches.settings import (
     BATCHES_TABLE,
     DATASET_NAME,
@@ -40,7 +41,7 @@ from batchlens.openai_batches.tables import HASH_COLUMN
 
 from .config import Account, Parallelism, parallelism
 from .destinations import Target
-from .dialects import DUCKDB, rows
+from .dialects import DUCKDB, rows, with_literals
 from .errors import BatchlensError, UsageError, classify
 from .models import build_models, check_models
 from .prices import Overrides
@@ -186,12 +187,18 @@ def _apply(connection: duckdb.DuckDBPyConnection, settings: dict[str, str]) -> N
 
 @dataclass
 class _Reader:
-    """Queries on the run's own connection: a dlt SQL client costs a config resolution each."""
+    """Queries on the run's own connection: a dlt SQL client costs a config resolution each.
+
+    On DuckDB the parameters are written into the SQL (`with_literals`): binding the first
+    one imports pandas, which is better done while the run's first requests are in flight.
+    """
 
     connection: Any
     dialect: str
 
     def __call__(self, sql: str, **params: Any) -> list[tuple]:
+        if self.dialect == DUCKDB and params:
+            sql, params = with_literals(sql, params), {}
         try:
             return list(rows(self.connection, self.dialect, sql, params)[1])
         finally:
@@ -316,6 +323,21 @@ def _incremental_plan(read: _Reader, account: str, segments: int) -> PagePlan:
         limit *= 4  # every fetched page was worth reading: the plan needs more of them
 
 
+def _open_below(read: _Reader, account: str, second: int) -> list[str]:
+    """The stored open batches created before `second`: those an incremental run's plan
+    retrieves while its pages are read (`AccountProgress.open_created_before` from the
+    state, which commits with these rows: the same batches)."""
+    terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+    found = read.tolerant(
+        f"select id from {DATASET_NAME}.{BATCHES_TABLE} where account = $account "
+        f"and status not in ({terminal}) "
+        "and cast(extract(epoch from created_at) as bigint) < $second",
+        account=account,
+        second=second,
+    )
+    return [str(batch_id) for (batch_id,) in found or []]
+
+
 @dataclass
 class AccountRun:
     """One account's outcome: a summary, or the error that stopped it."""
@@ -427,25 +449,36 @@ def _extract_locked(
     parallel: Parallelism,
 ) -> None:
     with contextlib.closing(_open_database(target)) as connection:
-        if build_views:
-            # Before anything is loaded: a model that cannot be built fails the run here,
-            # while the rows and the incremental state are as they were.
-            check_models(connection, dialect=target.dialect, overrides=overrides)
+        # Before anything is loaded: a model that cannot be built fails the run there, while
+        # the rows and the incremental state are as they were. Asked once the first
+        # account's first requests are in flight, so that it costs no wall time.
+        check = (
+            _Once(lambda: check_models(connection, dialect=target.dialect, overrides=overrides))
+            if build_views
+            else None
+        )
         pipeline = open_pipeline(target, connection)
         drop_handed_over_packages(Path(pipeline.working_dir))
         if pipeline.has_pending_data:
             # A run killed during load left a package: land it before extracting more.
+            if check is not None:
+                check()
             merge_extracted_packages(pipeline)
             pipeline.run()
         for account in accounts:
             try:
                 read = _Reader(connection, target.dialect)
-                summary = _extract_one(pipeline, read, account, full, progress, parallel, requests)
+                summary = _extract_one(
+                    pipeline, read, account, full, progress, parallel, requests, check
+                )
                 runs.append(AccountRun(account.name, summary))
             except Exception as exc:
                 # Only an extraction failure is isolated: a package stuck in load would make
-                # dlt's next run() load it instead of extracting the next account.
+                # dlt's next run() load it instead of extracting the next account, and a
+                # model that cannot be built fails every account.
                 if not isolate or classify(exc) is None or pipeline.has_pending_data:
+                    raise
+                if check is not None and check.failed:
                     raise
                 runs.append(AccountRun(account.name, error=exc))
         # With every account failed there may be nothing to build on, and the real failure
@@ -459,6 +492,25 @@ def _extract_locked(
                 raise ViewsNotBuiltError(exc, runs) from exc
 
 
+class _Once:
+    """Calls `function` the first time it is called; remembers whether that failed."""
+
+    def __init__(self, function: Callable[[], None]) -> None:
+        self.function = function
+        self.done = False
+        self.failed = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        try:
+            self.function()
+        except BaseException:
+            self.failed = True
+            raise
+        self.done = True
+
+
 def _extract_one(
     pipeline: dlt.Pipeline,
     read: _Reader,
@@ -467,12 +519,14 @@ def _extract_one(
     progress: Callable[[int, int], None] | None,
     parallel: Parallelism,
     requests: str = DEFAULT_REQUESTS_MODE,
+    before_load: Callable[[], None] | None = None,
 ) -> Summary:
+    """One account's load package; `before_load` is asked once its first requests are out."""
     started = time.monotonic()
     requests = account.requests or requests
     before = _row_counts(read)
     known_files, stored_files = ledger_in_destination(
-        pipeline, account.name, requests_kinds(requests)
+        read, DATASET_NAME, account.name, requests_kinds(requests)
     )
     # An incremental run's pages stand in for retrieves (each saves two or more), so they
     # are read as many at once as the retrieves are; `--full` has its own width.
@@ -483,6 +537,14 @@ def _extract_one(
             plan = PagePlan(_segment_starts(read, account.name, segments))
         else:
             plan = _incremental_plan(read, account.name, segments)
+    open_below = (
+        _open_below(read, account.name, plan.retrieve_below)
+        if plan.retrieve_below is not None
+        else None
+    )
+    # The requests that do not depend on the resource state go out now: the views' check,
+    # dlt's setup (and the pandas import of the first bound parameter) overlap them.
+    early = EarlyRequests()
     source = openai_batches(
         api_key=account.api_key,
         base_url=account.base_url,
@@ -500,8 +562,25 @@ def _extract_one(
         # a --full run reads every batch again: only those that changed are merged
         stored_hashes=_stored_hashes(read, account.name) if full else None,
         nothing_loaded=_nothing_loaded(read, account.name),
+        early=early,
+        open_below=open_below,
     )
-    info = pipeline.run(source)
+    interrupted = False
+    try:
+        # DuckDB's client imports pandas at the first bound parameter (the views' check,
+        # dlt's setup) from C++, which swallows a Ctrl-C or SIGTERM that lands during the
+        # import and leaves pandas half-imported. Imported here, while the first requests
+        # are in flight, an interrupt stops the run as it should.
+        importlib.import_module("pandas")
+        if before_load is not None:
+            before_load()
+        info = pipeline.run(source)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        # the process is ending on Ctrl-C: no waiting for the requests in flight
+        early.close(wait=not interrupted)
     after = _row_counts(read)
     summary = Summary(new=after.get(account.name, 0) - before.get(account.name, 0))
     for row in _run_rows(read, info.loads_ids):

@@ -6,7 +6,9 @@ import contextlib
 import gc
 import json
 import os
+import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +185,28 @@ def test_the_command_runs_with_its_imports_frozen_and_the_collector_on(
     assert seen["enabled"] is True  # the run's own garbage is still collected
     assert isinstance(seen["frozen"], int) and seen["frozen"] > 10_000
     assert seen["code"] == 4  # the command's exit code, without the interpreter's teardown
+
+
+def test_a_sigterm_whose_interrupt_was_swallowed_still_ends_the_command_interrupted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Raised inside an import's callback or C++ code, the KeyboardInterrupt of a SIGTERM can
+    be dropped and the command goes on: it still exits 130, as interrupted."""
+
+    def command(args: object, redact: object) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler raises here
+        except KeyboardInterrupt:
+            pass  # dropped, as DuckDB's import of pandas dropped it
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "models", command)
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        code = cli.main(["models", "--db", str(tmp_path / "x.duckdb")])
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import dlt
@@ -15,7 +15,7 @@ from .api_client import BatchesApi
 from .extra_fields import UNEXPECTED_COLUMN, FieldKeeper
 from .files import DEFAULT_REQUESTS_MODE, FileToFetch, RequestFiles, requests_kinds
 from .incremental import AccountProgress
-from .parallel import PagePlan, alongside, retrieve_all, segmented_pages
+from .parallel import EarlyRequests, PagePlan, alongside, retrieve_all, segmented_pages
 from .settings import (
     BATCHES_TABLE,
     DEFAULT_ACCOUNT,
@@ -72,6 +72,8 @@ def openai_batches(
     plan: PagePlan | None = None,
     stored_hashes: dict[str, str] | None = None,
     nothing_loaded: bool = False,
+    early: EarlyRequests | None = None,
+    open_below: list[str] | None = None,
 ) -> Any:
     """Every batch of one account. `full` re-reads every page (the weekly reconcile).
 
@@ -94,6 +96,11 @@ def openai_batches(
     `retrieve_concurrency`, as its pages stand in for retrieves. Its segments stop at the
     plan's end, and its open batches created before `retrieve_below` are retrieved while
     the pages are read (see `parallel.PagePlan`).
+
+    `early`: the requests that need no resource state are sent at once, into `early`,
+    while the caller and dlt set up: the planned segments or every page of a `--full` or
+    first run, and the retrieves of `open_below`, the stored open batches created before
+    the plan's `retrieve_below`. The caller closes it when the run ends (`EarlyRequests`).
     """
     for name, value in (
         ("retrieve_concurrency", retrieve_concurrency),
@@ -121,6 +128,15 @@ def openai_batches(
     starts = plan.starts[: (full_segments if full else retrieve_concurrency) - 1]
     # a --full run reads to the bottom, and retrieves after its pages
     plan = PagePlan(starts) if full else plan._replace(starts=starts)
+    if early is not None:
+        if plan.starts:
+            pages = segmented_pages(api, plan.starts, on_page=progress, end=plan.end)
+            early.start("pages", ("segments", plan.end), pages)
+        elif full or nothing_loaded:  # from the top to the bottom, whatever the state says
+            early.start("pages", ("pages",), api.pages(on_page=progress, read_ahead=False))
+        if plan.starts and plan.retrieve_below and open_below and not full:
+            retrieved = retrieve_all(api, open_below, retrieve_concurrency)
+            early.start("retrieves", frozenset(open_below), retrieved)
     return batches(
         api,
         account=account,
@@ -131,6 +147,7 @@ def openai_batches(
         stored_hashes=stored_hashes,
         append=nothing_loaded,
         files=files,
+        early=early,
     )
 
 
@@ -176,6 +193,7 @@ def batches(
     plan: PagePlan | None = None,
     stored_hashes: dict[str, str] | None = None,
     append: bool = False,
+    early: EarlyRequests | None = None,
 ) -> Iterator[Any]:
     started_at = time.time()
     accounts = dlt.current.resource_state().setdefault("accounts", {})
@@ -192,14 +210,23 @@ def batches(
         # an incremental run whose state is gone reads everything, as a first run does
         starts, end, below_second = plan or PagePlan([])
         planned = bool(starts) and not run.first_run and end is not None
-        if starts:
-            pages = segmented_pages(api, starts, on_page=progress, end=end if planned else None)
-        else:
-            pages = api.pages(on_page=progress, stop=run.stop_rule())
+        # the pages this run reads, as `openai_batches` describes those it started early;
+        # one pass stops by the state, unless the run is a first one (it never stops)
+        wanted = ("segments", end if planned else None) if starts else ("pages",)
+        pages: Iterable[list[dict]] | None = None
         below = run.open_created_before(below_second) if planned and below_second else []
+        retrieved: Iterable[tuple[str, dict | None]] | None = None
+        if early is not None:
+            pages = early.take("pages", wanted if starts or run.first_run else "by the state")
+            retrieved = early.take("retrieves", frozenset(below))
+        if pages is None and starts:
+            pages = segmented_pages(api, starts, on_page=progress, end=end if planned else None)
+        elif pages is None:
+            pages = api.pages(on_page=progress, stop=run.stop_rule())
         if below:
-            early = retrieve_all(api, below, retrieve_concurrency)
-            for item in alongside(pages, early):
+            if retrieved is None:
+                retrieved = retrieve_all(api, below, retrieve_concurrency)
+            for item in alongside(pages, retrieved):
                 yield from run.not_yet_seen(item)
         else:
             yield from pages

@@ -136,8 +136,13 @@ def terminal_files(batches: Iterable[dict], kinds: Iterable[str]) -> Iterator[Fi
                 yield FileToFetch(str(batch["id"]), kind, file_id)
 
 
+# a query on the destination: SQL in DuckDB's dialect with `$name` parameters -> rows;
+# raises when it fails (no table yet)
+Read = Callable[..., list[tuple]]
+
+
 def ledger_in_destination(
-    pipeline: dlt.Pipeline, account: str, kinds: Iterable[str]
+    read: Read, dataset: str, account: str, kinds: Iterable[str]
 ) -> tuple[set[str], list[FileToFetch]]:
     """The file ids the ledger holds, and the stored terminal batches' files it does not.
 
@@ -147,35 +152,30 @@ def ledger_in_destination(
     kinds = tuple(kinds)
     if not kinds:
         return set(), []
-    known: set[str] = set()
-    has_ledger = True
+    ledger = f"{dataset}.{FILES_TABLE}"
     try:
-        with pipeline.sql_client() as client:
-            ledger = client.make_qualified_table_name(FILES_TABLE)
-            rows = client.execute_sql(f"select file_id from {ledger} where account = %s", account)
-            known = {file_id for (file_id,) in rows or []}
+        rows = read(f"select file_id from {ledger} where account = $account", account=account)
+        known = {str(file_id) for (file_id,) in rows}
+        has_ledger = True
     except Exception:  # no ledger yet: a first run, or a database from before files
-        has_ledger = False
+        known, has_ledger = set(), False
     statuses = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
     pending: list[FileToFetch] = []
     try:
-        with pipeline.sql_client() as client:
-            batches = client.make_qualified_table_name("batches")
-            ledger = client.make_qualified_table_name(FILES_TABLE)
-            for kind in kinds:
-                column = FILE_FIELDS[kind]
-                unknown = (
-                    f" and not exists (select 1 from {ledger} as f "
-                    f"where f.account = b.account and f.file_id = b.{column})"
-                    if has_ledger
-                    else ""
-                )
-                rows = client.execute_sql(
-                    f"select b.id, b.{column} from {batches} as b where b.account = %s "
-                    f"and b.status in ({statuses}) and b.{column} is not null{unknown}",
-                    account,
-                )
-                pending.extend(FileToFetch(batch_id, kind, file_id) for batch_id, file_id in rows)
+        for kind in kinds:
+            column = FILE_FIELDS[kind]
+            unknown = (
+                f" and not exists (select 1 from {ledger} as f "
+                f"where f.account = b.account and f.file_id = b.{column})"
+                if has_ledger
+                else ""
+            )
+            rows = read(
+                f"select b.id, b.{column} from {dataset}.batches as b where b.account = $account "
+                f"and b.status in ({statuses}) and b.{column} is not null{unknown}",
+                account=account,
+            )
+            pending.extend(FileToFetch(batch_id, kind, file_id) for batch_id, file_id in rows)
     except Exception:  # no batches table yet
         return known, []
     return known, pending

@@ -255,3 +255,101 @@ def gather(producers: list[Callable[[Emit], None]], name: str, depth: int = 4) -
         abandoned.set()
         for thread in threads if not interrupted else ():
             thread.join()  # each stops at its next emit, after the request it has in flight
+
+
+class Started:
+    """`items` produced in a thread from now on, up to `depth` ahead of the consumer.
+
+    For requests that can go out before the consumer is ready (see `EarlyPages`). Iterate
+    it once; its errors are raised there. `close` stops the producer after the request it
+    has in flight and, with `wait`, returns once it has stopped.
+    """
+
+    def __init__(self, items: Iterator[Any], depth: int, name: str) -> None:
+        self._ready: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=depth)
+        self._abandoned = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(items,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
+        while not self._abandoned.is_set():
+            try:
+                self._ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, items: Iterator[Any]) -> None:
+        try:
+            for item in items:
+                if not self._put((item, None)):
+                    return
+            self._put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put((None, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's own threads stop too (`gather`)
+
+    def __iter__(self) -> Iterator[Any]:
+        interrupted = False
+        try:
+            while True:
+                item, error = self._ready.get()
+                if error is not None:
+                    raise error
+                if item is _DONE:
+                    return
+                yield item
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            self.close(wait=not interrupted)
+
+    def close(self, wait: bool = True) -> None:
+        self._abandoned.set()
+        if wait and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+
+# Items read before the resource asks: some 0.6 s of a run's setup (dlt's, the views'
+# check) at 8 segments or retrieves at once of 100 ms each; a few MB at most
+EARLY_DEPTH = 64
+
+
+class EarlyRequests:
+    """A run's first requests, sent while dlt and the views' check are still setting up.
+
+    The source starts them when it is created, from what the destination says (the stored
+    batches), before dlt has restored the resource state; the resource takes each stream
+    only if, knowing the state, it would send the same requests (`take`), and otherwise
+    sends its own. The run closes it whatever happens, so no thread outlives a run that
+    failed before reading.
+    """
+
+    def __init__(self) -> None:
+        self._streams: dict[str, tuple[Any, Started]] = {}
+        self._taken: set[str] = set()
+
+    def start(self, stream: str, key: Any, items: Iterator[Any]) -> None:
+        """`key`: which requests these are, as the resource will describe what it wants."""
+        self._streams[stream] = (key, Started(items, EARLY_DEPTH, f"batchlens-early-{stream}"))
+
+    def take(self, stream: str, key: Any) -> Started | None:
+        """The stream started, if it is the one `key` describes; each only once."""
+        if stream not in self._streams or stream in self._taken:
+            return None
+        self._taken.add(stream)
+        started_key, items = self._streams[stream]
+        if started_key != key:
+            items.close()  # sent for a state the run turned out not to have
+            return None
+        return items
+
+    def close(self, wait: bool = True) -> None:
+        """Stops every stream, taken or not (a failed load may never finish taking one)."""
+        for _, items in self._streams.values():
+            items.close(wait)
