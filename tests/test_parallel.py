@@ -50,6 +50,26 @@ def api(sim: Simulator) -> BatchesApi:
     return BatchesApi(sim.url, KEY, connections=16)
 
 
+def most_in_flight(sim: Simulator, wanted: Callable[[str], bool]) -> int:
+    """The most requests `wanted` picks by path that the simulator held at one moment
+    (arrived, not yet answered). Unlike a span of wall time, the CPU a run spends meanwhile
+    (imports, the views' check) cannot change it: one after another it is 1."""
+    held = [
+        (arrived, answered)
+        for (_, path, _, _), arrived, answered in zip(
+            sim.requests, sim.arrival_times, sim.request_times, strict=True
+        )
+        if wanted(path)
+    ]
+    # an answer sorts before an arrival at the same instant
+    events = sorted([(a, 1) for a, _ in held] + [(t, -1) for _, t in held])
+    now = most = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
 def answered_span(sim: Simulator, wanted: Callable[[str], bool]) -> tuple[int, float]:
     """How many requests `wanted` picks by path, and seconds from the first answer to the last.
 
@@ -330,8 +350,8 @@ def test_an_incremental_run_reads_its_pages_in_segments(
             assert requests <= math.ceil(130 / 100) + 1 + open_before
             assert_matches_subset(db, sim.visible())  # every batch shown is stored as shown
             afters = [q.get("after") for _, path, q, _ in sim.requests if path == LIST_PATH]
-            span = answered_span(sim, lambda path: path == LIST_PATH)
-            outcomes.append((afters, numbers.still_open, span, requests))
+            in_flight = most_in_flight(sim, lambda path: path == LIST_PATH)
+            outcomes.append((afters, numbers.still_open, in_flight, requests))
             timed = list(zip(sim.requests, sim.request_times, strict=True))
             last_page = max(t for (_, path, _, _), t in timed if path == LIST_PATH)
             early = [
@@ -343,15 +363,16 @@ def test_an_incremental_run_reads_its_pages_in_segments(
             retrieves = [p for _, p, _, _ in sim.requests if p.startswith(LIST_PATH + "/")]
             assert len(retrieves) == len(set(retrieves))  # the 404 is not asked again
     (
-        (one_pass, still_open, (count, one_by_one), sent),
-        (segmented, same_open, (_, at_once), more),
+        (one_pass, still_open, one_by_one, sent),
+        (segmented, same_open, at_once, more),
     ) = outcomes
     assert still_open == same_open
     assert more <= sent + 3  # at most a page more at each of the three boundaries
     assert len(one_pass) >= 8 and one_pass[0] is None and all(one_pass[1:])  # one chain
     # the segments start at loaded batches, which are no page end of the one pass
     assert len({a for a in segmented if a} - set(one_pass)) >= 2, segmented
-    assert at_once < one_by_one - 0.3 * (count - 1) * 0.03, (at_once, one_by_one)
+    # (their speed at a latency: BENCHMARKS.md; here, that they were in flight together)
+    assert one_by_one == 1 and at_once >= 2, (one_by_one, at_once)
 
 
 def test_a_failing_retrieve_fails_the_run_cleanly(tmp_path: Path) -> None:

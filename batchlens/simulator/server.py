@@ -105,6 +105,7 @@ class Simulator:
         self._faults = FaultBook()
         self._requests: list[Request] = []
         self._request_times: list[float] = []  # time.monotonic() of each recorded request
+        self._arrival_times: list[float] = []  # and of its arrival, before the latency
         self._requests_lock = threading.Lock()
         self._cache: dict[str, tuple[int, str]] = {}  # id -> (valid until clock, JSON)
         self._server: ThreadingHTTPServer | None = None
@@ -318,10 +319,17 @@ class Simulator:
         with self._requests_lock:
             return list(self._request_times)
 
+    @property
+    def arrival_times(self) -> list[float]:
+        """When each of `requests` arrived (time.monotonic()), before the latency waited."""
+        with self._requests_lock:
+            return list(self._arrival_times)
+
     def reset_requests(self) -> None:
         with self._requests_lock:
             self._requests.clear()
             self._request_times.clear()
+            self._arrival_times.clear()
 
     @property
     def list_requests(self) -> int:
@@ -341,10 +349,13 @@ class Simulator:
             and (file_id is None or path == f"{FILES_PATH}/{file_id}/content")
         )
 
-    def _record(self, method: str, path: str, query: dict[str, str], status: int) -> None:
+    def _record(
+        self, method: str, path: str, query: dict[str, str], status: int, arrived: float
+    ) -> None:
         with self._requests_lock:
             self._requests.append((method, path, query, status))
             self._request_times.append(time.monotonic())
+            self._arrival_times.append(arrived)
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -508,7 +519,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse one connection for all pages
     server: _Server
     timeout = 120  # an idle keep-alive connection's thread ends eventually
-    _pending: tuple[str, str, dict[str, str]] | None = None  # the API request to record
+    _pending: tuple[str, str, dict[str, str], float] | None = None  # the request to record
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: one log line per page would cost more than serving the page."""
@@ -539,7 +550,7 @@ class _Handler(BaseHTTPRequestHandler):
             except _ApiError as error:
                 self._send_error(error)
             return
-        self._pending = (method, path, query)
+        self._pending = (method, path, query, time.monotonic())
         self._serve_api(sim, method, path, query)
 
     def _serve_api(self, sim: Simulator, method: str, path: str, query: dict[str, str]) -> int:
@@ -628,7 +639,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _note(self, status: int) -> None:
         """Record an API request before answering, so a client that has its answer sees it."""
         if self._pending is not None:
-            self.server.simulator._record(*self._pending, status)
+            method, path, query, arrived = self._pending
+            self.server.simulator._record(method, path, query, status, arrived)
             self._pending = None
 
     def _send_error(self, error: _ApiError) -> int:
