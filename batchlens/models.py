@@ -237,9 +237,17 @@ def check_models(
     check_dialect(dialect)
     models = discover(root)
     overrides = overrides if overrides is not None else load_overrides()
-    if _source_columns(connection, dialect) is not None:
-        # unchanged since the last build (same SQL, tables and prices): it built then
-        _build(connection, dialect, models, "the database", overrides, True, commit=False)
+    try:
+        loaded = _source_columns(connection, dialect) is not None
+        if loaded:
+            # unchanged since the last build (same SQL, tables and prices): it built then
+            _build(connection, dialect, models, "the database", overrides, True, commit=False)
+    finally:
+        # A server connection outside autocommit holds its reads' locks until the
+        # transaction ends: dlt's `alter table` for a new field would wait on them forever.
+        if dialect != DUCKDB and not connection.autocommit and not connection.closed:
+            connection.rollback()
+    if loaded:
         return
     for model in models:  # the translation a server would get
         _body(model, {}, dialect)

@@ -31,7 +31,7 @@ from batchlens.dialects import POSTGRES, rows, transpile
 from batchlens.errors import BatchlensError
 from batchlens.extract import run_extraction
 from batchlens.html_report import page_from
-from batchlens.models import build_models
+from batchlens.models import build_models, check_models
 from batchlens.notebook import query_df
 from batchlens.report import collect_from, to_json
 from batchlens.simulator.server import Simulator
@@ -438,3 +438,16 @@ def test_the_readme_query_by_metadata_runs_verbatim_on_both(golden: Pair) -> Non
             pg_rows = cursor.fetchall()
     assert {row[0] for row in duck_rows} == {"ana", "ben"}
     assert_same(sorted(duck_rows, key=str), sorted(map(tuple, pg_rows), key=str), "readme")
+
+
+def test_the_views_check_leaves_no_transaction_open(golden: Pair) -> None:
+    """An extraction's connection is outside autocommit; a read the check left in an open
+    transaction held its lock, and dlt's `alter table` for a new field waited forever."""
+    golden.build()
+    with contextlib.closing(psycopg2.connect(golden.url)) as pg:
+        check_models(pg, dialect=POSTGRES)  # unchanged since the build: only reads
+        assert pg.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+        with golden.postgres() as other, other.cursor() as cursor:
+            cursor.execute("set lock_timeout = '2s'")
+            cursor.execute("alter table openai_batches.batches add column probe_x text")
+            cursor.execute("alter table openai_batches.batches drop column probe_x")
