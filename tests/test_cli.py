@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -203,10 +204,14 @@ def test_a_sigterm_whose_interrupt_was_swallowed_still_ends_the_command_interrup
 
     monkeypatch.setitem(cli.COMMANDS, "models", command)
     previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    logger = logging.getLogger("batchlens")
+    handlers, propagate = list(logger.handlers), logger.propagate
     try:
         code = cli.main(["models", "--db", str(tmp_path / "x.duckdb")])
     finally:
         signal.signal(signal.SIGTERM, previous[0])
         signal.signal(signal.SIGINT, previous[1])
+        # the run's handler writes to this test's captured stderr, closed after it
+        logger.handlers[:], logger.propagate = handlers, propagate
     assert code == 130
     assert "interrupted" in capsys.readouterr().err
