@@ -167,9 +167,7 @@ def test_segments_read_what_one_pass_reads_after_creations_and_deletions(
     assert slow_sim.delete_batches(doomed) == 4
     slow_sim.reset_requests()
 
-    started = time.monotonic()
     read = [batch for page in segmented_pages(api(slow_sim), starts) for batch in page]
-    seconds = time.monotonic() - started
 
     now = slow_sim.visible()
     assert len(read) == len({batch["id"] for batch in read})  # no batch twice
@@ -177,7 +175,8 @@ def test_segments_read_what_one_pass_reads_after_creations_and_deletions(
     pages = math.ceil(len(now) / 100)
     # the rejected start costs one request; each segment's last page may overlap the next
     assert pages <= slow_sim.list_requests <= pages + 2 * len(starts)
-    assert seconds < 0.7 * pages * LATENCY, (seconds, pages)
+    # at once, not one after another (a wall-time bound failed on a loaded machine)
+    assert most_in_flight(slow_sim, lambda path: path == LIST_PATH) >= 2
 
 
 def test_segments_fall_back_when_starts_are_unknown_or_ignored(slow_sim: Simulator) -> None:
