@@ -297,18 +297,21 @@ def _stored_hashes(read: _Reader, account: str) -> dict[str, str]:
     return {str(batch_id): str(digest) for batch_id, digest in found or []}
 
 
+# the terminal statuses as a SQL list, for the queries that tell open batches apart
+_TERMINAL = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
+
+
 def _incremental_plan(read: _Reader, account: str, segments: int) -> PagePlan:
     """An incremental run's segments (`incremental_segments`), from the stored statuses.
 
     Reads the newest loaded batches until it holds the first page the run would not read
     and one more (a few thousand rows at most, in practice): never the whole history.
     """
-    terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
     limit = 2_000
     while True:
         found = read.tolerant(
             "select id, cast(extract(epoch from created_at) as bigint), "
-            f"status not in ({terminal}) from {DATASET_NAME}.{BATCHES_TABLE} "
+            f"status not in ({_TERMINAL}) from {DATASET_NAME}.{BATCHES_TABLE} "
             "where account = $account and created_at is not null "
             "order by created_at desc, id desc limit $limit",
             account=account,
@@ -327,10 +330,9 @@ def _open_below(read: _Reader, account: str, second: int) -> list[str]:
     """The stored open batches created before `second`: those an incremental run's plan
     retrieves while its pages are read (`AccountProgress.open_created_before` from the
     state, which commits with these rows: the same batches)."""
-    terminal = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
     found = read.tolerant(
         f"select id from {DATASET_NAME}.{BATCHES_TABLE} where account = $account "
-        f"and status not in ({terminal}) "
+        f"and status not in ({_TERMINAL}) "
         "and cast(extract(epoch from created_at) as bigint) < $second",
         account=account,
         second=second,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from test_parallel import dense_open_batches
 
 from batchlens import extract as extraction
 from batchlens.config import Account
@@ -102,11 +103,7 @@ def lose_state(db: Path) -> None:
 def test_pages_started_for_a_state_the_run_lacks_are_read_again(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     with Simulator(batches=2_000, seed=4, api_key=KEY) as sim:
-        for _ in range(8):  # pages worth reading: the plan ends above the bottom
-            for _ in range(3):
-                sim.add_batches(1, scenario="slow_finalizing")
-                sim.add_batches(32, same_second=False, scenario="failed_validation")
-        sim.advance(3 * 3_600)
+        dense_open_batches(sim)  # pages worth reading: the plan ends above the bottom
         run_extraction(db, account(sim), requests="none", build_views=False)
         lose_state(db)
         sim.advance(600)
@@ -128,14 +125,7 @@ def test_when_the_table_and_the_state_disagree_the_state_says_what_is_retrieved(
 ) -> None:
     db = tmp_path / "r.duckdb"
     with Simulator(batches=1_000, seed=4, api_key=KEY) as sim:
-        for _ in range(4):  # open batches far below the pages worth reading
-            sim.add_batches(1, scenario="slow_finalizing")
-            sim.add_batches(150, same_second=False, scenario="failed_validation")
-        for _ in range(8):
-            for _ in range(3):
-                sim.add_batches(1, scenario="slow_finalizing")
-                sim.add_batches(32, same_second=False, scenario="failed_validation")
-        sim.advance(3 * 3_600)
+        dense_open_batches(sim)  # with open batches far below the pages worth reading
         run_extraction(db, account(sim), requests="none", build_views=False)
         open_ids = [b["id"] for b in sim.visible() if b["status"] not in TERMINAL]
         oldest_open = open_ids[-1]
