@@ -20,7 +20,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint batchlens/sql
+	$(BIN)/sqlfluff lint sql
 
 format: $(STAMP)
 	$(BIN)/ruff format .

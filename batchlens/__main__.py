@@ -1,5 +1,5 @@
 """`python -m batchlens` runs the CLI, as the `batchlens` command does."""
 
-from .start import entry
+from batchlens.start import entry
 
 entry()

@@ -24,9 +24,9 @@ from typing import Any
 # Before dlt is imported anywhere: its telemetry phones home by default.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
-from . import __version__, errors
-from .destinations import KINDS
-from .errors import Redactor
+from batchlens import __version__, errors
+from batchlens.errors import Redactor
+from batchlens.storage.target import KINDS
 
 CHECK_UNKNOWN = 3  # `check`'s own convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 EPILOG = (
@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite notebooks that differ from batchlens'"
     )
 
-    from .simulator.server import DEFAULT_API_KEY
+    from batchlens.simulator.server import DEFAULT_API_KEY
 
     simulate = commands.add_parser(
         "simulate",
@@ -230,7 +230,7 @@ def _instant(text: str) -> int:
 
 def _target(args: argparse.Namespace, redact: Redactor) -> Any:
     """Where the command works (`--destination`, `--db`), its password redacted."""
-    from .destinations import resolve_target
+    from batchlens.storage.target import resolve_target
 
     target = resolve_target(args.destination, args.db)
     for secret in target.secrets():
@@ -239,14 +239,14 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from .config import apply_requests_mode, parse_headers, resolve_accounts
-    from .extract import Progress, ViewsNotBuiltError, extract_accounts
-    from .prices import load_overrides
+    from batchlens.run.accounts import apply_requests_mode, parse_headers, resolve_accounts
+    from batchlens.run.extract import Progress, ViewsNotBuiltError, extract_accounts
+    from batchlens.views.prices import load_overrides
 
     overrides = load_overrides(args.prices)  # a bad file stops the run before it loads
     target = _target(args, redact)
     if args.html:
-        from .html_report import check_output
+        from batchlens.report.page import check_output
 
         check_output(Path(args.html))  # a wrong path is exit 2 before anything is loaded
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
@@ -282,14 +282,14 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         print(redact(f"batchlens: {views_error}"), file=sys.stderr)
         exit_code = exit_code or views_error.exit_code
     if args.html and exit_code == errors.OK:
-        from .html_report import write_atomically
+        from batchlens.report.page import write_atomically
 
         write_atomically(Path(args.html), _page(target, days=30))
     return exit_code
 
 
 def _page(target: Any, days: int) -> str:
-    from .html_report import page, page_from
+    from batchlens.report.page import page, page_from
 
     if target.db is not None:
         return page(target.db, days=days)
@@ -298,8 +298,8 @@ def _page(target: Any, days: int) -> str:
 
 
 def _models(args: argparse.Namespace, redact: Redactor) -> int:
-    from .models import build_models
-    from .prices import load_overrides
+    from batchlens.views.build import build_models
+    from batchlens.views.prices import load_overrides
 
     overrides = load_overrides(args.prices)
     target = _target(args, redact)
@@ -313,14 +313,14 @@ def _models(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _report(args: argparse.Namespace, redact: Redactor) -> int:
-    from .price_list import warn_if_stale
-    from .report import collect, collect_from, show, to_json, to_table
+    from batchlens.report.terminal import collect, collect_from, show, to_json, to_table
+    from batchlens.views.price_list import warn_if_stale
 
     if args.days < 1:
         raise errors.UsageError("--days must be at least 1")
     target = _target(args, redact)
     if args.output:
-        from .html_report import check_output
+        from batchlens.report.page import check_output
 
         check_output(Path(args.output))
     warn_if_stale(target, args.prices)
@@ -337,7 +337,7 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
             return errors.OK
         text = (to_json(data) if args.format == "json" else to_table(data)) + "\n"
     if args.output:
-        from .html_report import write_atomically
+        from batchlens.report.page import write_atomically
 
         write_atomically(Path(args.output), text)
     else:
@@ -349,10 +349,16 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
     """Every failure is UNKNOWN (3): exit 1 or 2 would page as WARNING or CRITICAL."""
     from datetime import UTC, datetime
 
-    from .check import UNKNOWN, evaluate
-    from .check_data import open_read_only, read_snapshot
-    from .check_output import emit, prometheus_registry, render, render_unknown, unknown_registry
-    from .check_settings import KEYS, resolve_settings
+    from batchlens.check.outputs import (
+        emit,
+        prometheus_registry,
+        render,
+        render_unknown,
+        unknown_registry,
+    )
+    from batchlens.check.rules import UNKNOWN, evaluate
+    from batchlens.check.settings import KEYS, resolve_settings
+    from batchlens.check.snapshot import open_read_only, read_snapshot
 
     prometheus = args.format == "prometheus"
     output = Path(args.output).expanduser().absolute() if args.output else None
@@ -387,14 +393,14 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _prices(args: argparse.Namespace, redact: Redactor) -> int:
-    from .price_list import prices_report
+    from batchlens.views.price_list import prices_report
 
     print(prices_report(_target(args, redact), args.prices))
     return errors.OK
 
 
 def _failed_requests(args: argparse.Namespace, redact: Redactor) -> int:
-    from .failed_requests import failed_requests, render
+    from batchlens.report.failed_requests import failed_requests, render
 
     target = _target(args, redact)
     if target.db is not None and not target.db.is_file():
@@ -408,7 +414,7 @@ def _failed_requests(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _sql(args: argparse.Namespace, redact: Redactor) -> int:
-    from .query import render, run_query
+    from batchlens.report.query import render, run_query
 
     names, found = run_query(_target(args, redact), args.query)
     if names:
@@ -417,7 +423,7 @@ def _sql(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _notebooks(args: argparse.Namespace, redact: Redactor) -> int:
-    from .notebooks_export import export
+    from batchlens.notebooks.export import export
 
     folder = Path(args.folder).expanduser().absolute()
     for path, what in export(folder, force=args.force):
@@ -433,7 +439,7 @@ def _notebooks(args: argparse.Namespace, redact: Redactor) -> int:
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
     import time
 
-    from .simulator.server import serve_forever
+    from batchlens.simulator.server import serve_forever
 
     now = int(time.time()) if args.now is None else args.now
     serve_forever(port=args.port, batches=args.batches, seed=args.seed, now=now)
@@ -441,7 +447,7 @@ def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _demo(args: argparse.Namespace, redact: Redactor) -> int:
-    from .demo import run_demo
+    from batchlens.demo import run_demo
 
     return run_demo(Path(args.db).absolute(), batches=args.batches)
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import duckdb
 
-from . import errors
-from .config import Account
-from .database import connect
-from .errors import UsageError, classify
-from .extract import Progress, run_extraction, state_dir
-from .html_report import page, write_atomically
-from .models import build_models
-from .report import collect, show
-from .simulator.server import Simulator
+from batchlens import errors
+from batchlens.errors import UsageError, classify
+from batchlens.report.page import page, write_atomically
+from batchlens.report.terminal import collect, show
+from batchlens.run.accounts import Account
+from batchlens.run.extract import Progress, run_extraction, state_dir
+from batchlens.simulator.server import Simulator
+from batchlens.storage.duckdb_connection import connect
+from batchlens.views.build import build_models
 
 DEMO_KEY = "sk-demo-batchlens"
 # A demo database says so in a schema of its own, which no extraction ever writes: the

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 import duckdb
 import requests
 
-from batchlens.openai_batches.api_client import (
+from openai_batches.api_client import (
     ApiRefusedError,
     ApiRejectedRequestError,
     BatchesApiError,
 )
-from batchlens.openai_batches.retries import cause as unreachable_cause
+from openai_batches.retries import cause as unreachable_cause
 
 OK = 0
 FAILED = 1  # failure after retries, or an answer that is not a valid list page

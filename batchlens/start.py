@@ -23,7 +23,7 @@ import sys
 def entry() -> None:
     gc.disable()
     try:
-        from . import cli
+        from batchlens import cli
     finally:
         gc.freeze()  # what the imports made lives as long as the process
         gc.enable()
@@ -33,7 +33,7 @@ def entry() -> None:
 
 def exit_now(code: int) -> None:
     """Ends the process with `code` once output and logs are flushed, skipping teardown."""
-    from .errors import BROKEN_PIPE  # imported with the CLI
+    from batchlens.errors import BROKEN_PIPE  # imported with the CLI
 
     logging.shutdown()
     try:

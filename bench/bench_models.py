@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from batchlens.database import connect
-from batchlens.models import build_models
-from batchlens.report import report
+from batchlens.report.terminal import report
+from batchlens.storage.duckdb_connection import connect
+from batchlens.views.build import build_models
 
 VIEWS = (
     "batch_facts",

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine_note
 
-from batchlens.openai_batches import tables
 from batchlens.simulator.faults import with_new_fields, with_odd_types
 from batchlens.simulator.server import Simulator
+from openai_batches import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 5_000
@@ -37,12 +37,12 @@ CHUNK = 5_000
 def baseline_module(revision: str, folder: Path) -> ModuleType:
     """`tables.py` as it was at `revision`, imported inside the current package."""
     source = subprocess.run(
-        ["git", "show", f"{revision}:batchlens/openai_batches/tables.py"],
+        ["git", "show", f"{revision}:pipelines/openai_batches/tables.py"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     path = folder / "tables_baseline.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("batchlens.openai_batches._baseline", path)
+    spec = importlib.util.spec_from_file_location("openai_batches._baseline", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from batchlens.database import connect
-from batchlens.openai_batches.settings import TIMESTAMP_FIELDS
 from batchlens.simulator.server import Simulator
+from batchlens.storage.duckdb_connection import connect
+from openai_batches.settings import TIMESTAMP_FIELDS
 
 # Recognisable, so that a leak anywhere is found by a plain byte search.
 KEY = "sk-test-CANARY-7f3a9c51e2d8-batchlens"

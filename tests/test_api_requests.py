@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests_mock
 
-from batchlens.openai_batches.api_client import (
+from openai_batches.api_client import (
     ApiRefusedError,
     BatchesApi,
     BatchesApiError,

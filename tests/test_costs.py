@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 from test_models_golden import batch, extract
 
-from batchlens.database import connect
-from batchlens.destinations import Target
 from batchlens.errors import UsageError
-from batchlens.models import build_models, sql_dir
-from batchlens.price_list import prices_report
-from batchlens.prices import read_overrides
-from batchlens.report import report
+from batchlens.report.terminal import report
 from batchlens.simulator.history import FINE_TUNED_MODEL
 from batchlens.simulator.server import Simulator
+from batchlens.storage.duckdb_connection import connect
+from batchlens.storage.target import Target
+from batchlens.views.build import build_models, sql_dir
+from batchlens.views.price_list import prices_report
+from batchlens.views.prices import read_overrides
 from helpers import KEY, cli_env, run_cli
 
 HOUR, DAY = 3_600, 86_400
@@ -494,7 +494,7 @@ def test_model_names_are_text_not_markup() -> None:
 
     from rich.console import Console
 
-    from batchlens.spend import show_spend
+    from batchlens.report.spend import show_spend
 
     console = Console(file=io.StringIO(), width=200, record=True, color_system=None)
     hostile = "[bold]ft:evil[/bold]"
@@ -507,7 +507,7 @@ def test_model_names_are_text_not_markup() -> None:
 
 
 def test_where_the_override_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from batchlens.prices import prices_path
+    from batchlens.views.prices import prices_path
 
     monkeypatch.delenv("BATCHLENS_PRICES", raising=False)
     monkeypatch.delenv("SOURCES__OPENAI_BATCHES__PRICES", raising=False)

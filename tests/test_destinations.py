@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from postgres_server import PASSWORD, postgres_bin, postgres_server
 
-from batchlens.models import discover
 from batchlens.simulator.server import Simulator
+from batchlens.views.build import discover
 from helpers import KEY, cli_env, expected_batches, read_batches, run_cli, summary
 
 pytestmark = pytest.mark.skipif(
@@ -115,7 +115,7 @@ def test_a_held_advisory_lock_exits_3_fast(sim: Simulator, pg_url: str, tmp_path
             sys.executable, "-c",
             textwrap.dedent(f"""
                 import time
-                from batchlens.destinations import AdvisoryLock, _label
+                from batchlens.storage.target import AdvisoryLock, _label
                 url = {pg_url!r}
                 with AdvisoryLock(url, _label(url)):
                     print("held", flush=True)
@@ -218,7 +218,7 @@ def lake_extract(sim: Simulator, lake: dict[str, str], tmp_path: Path, *more: st
 
 
 def lake_batches(lake: dict[str, str]) -> dict[str, dict]:
-    from batchlens import ducklake
+    from batchlens.storage import ducklake_catalog as ducklake
 
     catalog = lake["DESTINATION__DUCKLAKE__CREDENTIALS__CATALOG"]
     data = lake["DESTINATION__DUCKLAKE__CREDENTIALS__STORAGE"]
@@ -303,7 +303,7 @@ def test_notebooks_read_from_a_server_destination(
 ) -> None:
     assert pg_extract(sim, pg_url, tmp_path).returncode == 0
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", pg_url)
-    from batchlens import notebook
+    from batchlens.notebooks import helper as notebook
 
     db = notebook.open_db(destination="postgres")
     frame = db.df("select status, batches from openai_batches.active_batches")
@@ -326,8 +326,8 @@ AS_OF_FREE_VIEWS = {
 def test_the_views_give_the_same_values_on_duckdb_and_ducklake(
     sim: Simulator, lake: dict[str, str], tmp_path: Path
 ) -> None:
-    from batchlens import ducklake
-    from batchlens.database import connect
+    from batchlens.storage import ducklake_catalog as ducklake
+    from batchlens.storage.duckdb_connection import connect
 
     assert lake_extract(sim, lake, tmp_path).returncode == 0
     db = tmp_path / "same.duckdb"

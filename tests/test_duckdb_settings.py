@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from batchlens.destinations import Target
 from batchlens.errors import UsageError
-from batchlens.extract import _open_database
+from batchlens.run.extract import _open_database
+from batchlens.storage.target import Target
 
 
 def target(db: Path) -> Target:

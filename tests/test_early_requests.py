@@ -15,12 +15,12 @@ import duckdb
 import pytest
 from test_parallel import dense_open_batches
 
-from batchlens import extract as extraction
-from batchlens.config import Account
-from batchlens.dialects import with_literals
 from batchlens.errors import BatchlensError
-from batchlens.extract import run_extraction
+from batchlens.run import extract as extraction
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import LIST_PATH, Simulator
+from batchlens.storage.dialects import with_literals
 from helpers import KEY, assert_matches_history, snapshot, stored_batches
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}

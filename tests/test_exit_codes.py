@@ -122,8 +122,8 @@ def test_a_held_lock_exits_3_fast_naming_the_holder(sim: Simulator, db: Path) ->
             textwrap.dedent(f"""
                 import sys, time
                 from pathlib import Path
-                from batchlens.lock import DatabaseLock
-                from batchlens.extract import state_dir
+                from batchlens.storage.lock import DatabaseLock
+                from batchlens.run.extract import state_dir
                 db = Path({str(db)!r})
                 state_dir(db).mkdir(exist_ok=True)
                 with DatabaseLock(state_dir(db) / "lock"):

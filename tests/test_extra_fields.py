@@ -11,15 +11,15 @@ import pyarrow as pa
 import pytest
 from test_tables import full_batch
 
-from batchlens.openai_batches.extra_fields import FieldKeeper
-from batchlens.openai_batches.settings import (
+from batchlens.simulator.faults import with_new_fields, with_odd_types
+from openai_batches.extra_fields import FieldKeeper
+from openai_batches.settings import (
     REQUEST_COUNT_FIELDS,
     STRING_FIELDS,
     TIMESTAMP_FIELDS,
     USAGE_FIELDS,
 )
-from batchlens.openai_batches.tables import batches_table, errors_table
-from batchlens.simulator.faults import with_new_fields, with_odd_types
+from openai_batches.tables import batches_table, errors_table
 
 
 def odd(row: dict) -> dict | None:
@@ -233,7 +233,7 @@ def test_the_simulator_faults_leave_the_known_fields_alone(alter) -> None:
 
 def test_the_known_nested_fields_are_the_ones_the_fast_path_types() -> None:
     """Else a field typed by the fast path would count as new, or a new one go unnoticed."""
-    from batchlens.openai_batches.tables import _BATCH, NESTED_OBJECTS
+    from openai_batches.tables import _BATCH, NESTED_OBJECTS
 
     def tree(arrow_type: pa.StructType) -> dict:
         return {

@@ -31,7 +31,7 @@ ODD_FIELDS = [
     "request_counts.total",
     "usage.input_tokens_details.cached_tokens",
 ]
-VIEWS = sorted(path.stem for path in (Path(__file__).parents[1] / "batchlens/sql").glob("*/*.sql"))
+VIEWS = sorted(path.stem for path in (Path(__file__).parents[1] / "sql").glob("*/*.sql"))
 NO_POSTGRES = postgres_bin() is None
 
 
@@ -70,7 +70,7 @@ class Destination:
 
 
 def duckdb_query(db: Path) -> Callable:
-    from batchlens.database import connect
+    from batchlens.storage.duckdb_connection import connect
 
     def query(sql: str) -> tuple[list[str], list[tuple]]:
         with connect(db, read_only=True) as con:
@@ -96,7 +96,7 @@ def postgres_query(url: str) -> Callable:
 
 
 def ducklake_query(catalog: str, data: str) -> Callable:
-    from batchlens import ducklake
+    from batchlens.storage import ducklake_catalog as ducklake
 
     def query(sql: str) -> tuple[list[str], list[tuple]]:
         with ducklake.connect(catalog, data, read_only=True) as con:

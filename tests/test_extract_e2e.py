@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from batchlens.openai_batches import tables
 from batchlens.simulator.server import Simulator
 from helpers import assert_matches_history, expected_batches, extract, stored_batches, summary
+from openai_batches import tables
 
 
 def test_full_load_equals_the_history_in_one_request_per_page(sim: Simulator, db: Path) -> None:

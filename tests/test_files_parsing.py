@@ -8,8 +8,8 @@ import time
 import pytest
 import requests_mock
 
-from batchlens.openai_batches.api_client import BatchesApi, InvalidPageError
-from batchlens.openai_batches.files import (
+from openai_batches.api_client import BatchesApi, InvalidPageError
+from openai_batches.files import (
     LINE_FIELDS,
     FileDownloader,
     FileRead,

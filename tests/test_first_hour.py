@@ -29,7 +29,7 @@ BROKEN_SQL = "select * from openai_batches.no_such_table"
 
 def write_sql(root: Path, broken: str | None = None) -> Path:
     """A copy of the package's models, one of them replaced by broken SQL."""
-    from batchlens.models import sql_dir
+    from batchlens.views.build import sql_dir
 
     shutil.copytree(sql_dir(), root)
     if broken:
@@ -109,10 +109,10 @@ def test_a_view_failure_after_the_load_is_its_own_outcome(
     sim: Simulator, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A model that passes the check but not the build after the load: exit 5, load kept."""
-    import batchlens.extract
-    from batchlens.config import Account
+    import batchlens.run.extract
     from batchlens.errors import BatchlensError
-    from batchlens.extract import ViewsNotBuiltError, run_extraction
+    from batchlens.run.accounts import Account
+    from batchlens.run.extract import ViewsNotBuiltError, run_extraction
 
     account = Account(name="default", base_url=sim.url, api_key=KEY)
     run_extraction(db, account)
@@ -121,7 +121,7 @@ def test_a_view_failure_after_the_load_is_its_own_outcome(
     def fails_on_the_new_rows(*args: object, **kwargs: object) -> list[str]:
         raise BatchlensError("model x (x.sql): Binder Error: a column the load changed")
 
-    monkeypatch.setattr(batchlens.extract, "build_models", fails_on_the_new_rows)
+    monkeypatch.setattr(batchlens.run.extract, "build_models", fails_on_the_new_rows)
     with pytest.raises(ViewsNotBuiltError) as raised:
         run_extraction(db, account)
     assert raised.value.exit_code == 5
@@ -267,7 +267,7 @@ def test_an_unreachable_api_names_the_cause_and_counts_the_attempts(db: Path) ->
 
 
 def failure_of(url: str, **kwargs: object) -> BaseException:
-    from batchlens.openai_batches.api_client import BatchesApi
+    from openai_batches.api_client import BatchesApi
 
     api = BatchesApi(url, "sk-not-used-here")
     with pytest.raises(requests.RequestException) as raised:
@@ -281,7 +281,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_tls_and_timeouts_are_told_apart(sim: Simulator, fast_retries: None) -> None:
-    from batchlens.openai_batches.retries import cause
+    from openai_batches.retries import cause
 
     # TLS spoken to a plain-HTTP server: the handshake fails
     tls = failure_of(sim.url.replace("http://", "https://"))
@@ -301,7 +301,7 @@ def test_a_name_that_does_not_resolve_is_called_dns(fast_retries: None) -> None:
     # urllib3 wraps the resolver's error as requests shows it, without a real lookup
     from urllib3.exceptions import MaxRetryError, NameResolutionError
 
-    from batchlens.openai_batches.retries import cause
+    from openai_batches.retries import cause
 
     resolver = socket.gaierror(-2, "Name or service not known")
     wrapped = NameResolutionError("api.example.invalid", None, resolver)  # type: ignore[arg-type]
@@ -382,7 +382,7 @@ def test_the_open_batches_lead_with_what_needs_attention(loaded_db: Path, sim: S
 
 
 def test_markup_from_the_api_is_shown_as_it_is(loaded_db: Path) -> None:
-    from batchlens.report import collect, to_table
+    from batchlens.report.terminal import collect, to_table
 
     data = collect(loaded_db, 30)
     data["error_codes"] = [
@@ -460,7 +460,7 @@ COUNT_COLUMNS = {"terminal", "completed", "failed", "expired", "cancelled", "bat
 
 def notebook_queries() -> list[tuple[str, str]]:
     """Every `db.df(\"\"\"...\"\"\")` query of the packaged notebooks, with its notebook."""
-    from batchlens.notebooks_build import NOTEBOOKS_DIR
+    from batchlens.notebooks.build import NOTEBOOKS_DIR
 
     found = []
     for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
@@ -471,7 +471,7 @@ def notebook_queries() -> list[tuple[str, str]]:
 
 
 def test_notebook_frames_show_models_and_counts_plainly(tmp_path: Path) -> None:
-    from batchlens.notebook import open_db
+    from batchlens.notebooks.helper import open_db
 
     db = tmp_path / "nb.duckdb"
     with Simulator(batches=400, seed=3, api_key=KEY, now=int(time.time())) as sim:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from batchlens.config import Account
-from batchlens.database import connect
-from batchlens.extract import run_extraction
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
+from batchlens.storage.duckdb_connection import connect
 from helpers import KEY
 
 

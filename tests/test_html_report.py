@@ -22,12 +22,12 @@ import pytest
 from chromium import file_url, find_chromium, load
 from PIL import Image, ImageStat
 
-from batchlens.config import Account
-from batchlens.database import connect
-from batchlens.extract import run_extraction
-from batchlens.html_report import collect_page, page, write_atomically
+from batchlens.report.page import collect_page, page, write_atomically
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.history import generate_history, render
 from batchlens.simulator.server import Simulator
+from batchlens.storage.duckdb_connection import connect
 from helpers import KEY, cli_env, extract, run_cli
 
 HOUR, DAY = 3_600, 86_400
@@ -350,7 +350,7 @@ def test_a_failed_write_leaves_the_old_page(
     def broken(*args: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("batchlens.html_report.os.replace", broken)
+    monkeypatch.setattr("batchlens.report.page.os.replace", broken)
     with pytest.raises(OSError, match="disk full"):
         write_atomically(out, "new")
     assert out.read_text() == "old"

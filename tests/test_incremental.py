@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from batchlens.openai_batches.incremental import AccountProgress
+from openai_batches.incremental import AccountProgress
 
 
 def b(batch_id: str, created_at: int, status: str) -> dict:

@@ -14,12 +14,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from batchlens import notebook
-from batchlens.config import Account
-from batchlens.extract import run_extraction
-from batchlens.models import discover, sql_dir
-from batchlens.openai_batches.settings import STATUSES, TERMINAL_STATUSES
+from batchlens.notebooks import helper as notebook
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
+from batchlens.views.build import discover, sql_dir
+from openai_batches.settings import STATUSES, TERMINAL_STATUSES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 API_KEY = "sk-test-metrics-doc-0001"

@@ -21,11 +21,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from batchlens.config import Account
 from batchlens.errors import BatchlensError, UsageError
-from batchlens.extract import run_extraction
-from batchlens.models import build_models, discover
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
+from batchlens.views.build import build_models, discover
 
 API_KEY = "sk-test-golden-models-0001"
 MINUTE, HOUR, DAY = 60, 3_600, 86_400
@@ -1131,7 +1131,7 @@ def test_views_on_a_table_loaded_before_columns_existed(tmp_path: Path) -> None:
     """A `batches` table from an older loader: no model, usage or request counts yet."""
     import duckdb
 
-    from batchlens.models import build_models
+    from batchlens.views.build import build_models
 
     db = tmp_path / "old.duckdb"
     with duckdb.connect(str(db)) as con:

@@ -24,17 +24,17 @@ import pytest
 from postgres_server import postgres_bin, postgres_server
 from test_models_golden import API_KEY, DEFAULT, PUBLIC_VIEWS, TEAM_B, write_models
 
-from batchlens.config import Account
-from batchlens.database import connect as connect_duckdb
-from batchlens.destinations import Target
-from batchlens.dialects import POSTGRES, rows, transpile
 from batchlens.errors import BatchlensError
-from batchlens.extract import run_extraction
-from batchlens.html_report import page_from
-from batchlens.models import build_models, check_models
-from batchlens.notebook import query_df
-from batchlens.report import collect_from, to_json
+from batchlens.notebooks.helper import query_df
+from batchlens.report.page import page_from
+from batchlens.report.terminal import collect_from, to_json
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
+from batchlens.storage.dialects import POSTGRES, rows, transpile
+from batchlens.storage.duckdb_connection import connect as connect_duckdb
+from batchlens.storage.target import Target
+from batchlens.views.build import build_models, check_models
 
 psycopg2 = pytest.importorskip("psycopg2")
 

@@ -17,10 +17,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from batchlens.config import Account
-from batchlens.extract import run_extraction
-from batchlens.models import build_models
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
+from batchlens.views.build import build_models
 
 API_KEY = "sk-test-simulated-models-0001"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}

@@ -19,10 +19,10 @@ from nbclient.exceptions import CellExecutionError
 matplotlib.use("Agg")  # no display here
 import matplotlib.pyplot as plt
 
-from batchlens import notebook as nb
-from batchlens.config import Account
-from batchlens.extract import run_extraction
-from batchlens.notebooks_build import clean, kernel_manager, main, notebooks, run, to_html
+from batchlens.notebooks import helper as nb
+from batchlens.notebooks.build import clean, kernel_manager, main, notebooks, run, to_html
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from helpers import KEY, cli_env, run_cli
 
@@ -174,7 +174,7 @@ def test_a_copied_notebook_finds_the_database_above_its_folder(
     assert run_cli("notebooks", str(folder), cwd=tmp_path).returncode == 0
     shutil.copy(loaded_db, tmp_path / "batchlens.duckdb")
     env = {k: v for k, v in cli_env().items() if k != nb.DB_ENV}
-    first_cell = "from batchlens import notebook as nb; print(nb.open_db().path)"
+    first_cell = "from batchlens.notebooks import helper as nb; print(nb.open_db().path)"
     result = subprocess.run(
         [sys.executable, "-c", first_cell],
         cwd=folder,

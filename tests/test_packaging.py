@@ -65,8 +65,8 @@ def test_the_wheel_alone_carries_the_whole_product(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     packaged_sql = {name for name in names if name.startswith("batchlens/sql/")}
-    assert {f"batchlens/sql/{p.relative_to(ROOT / 'batchlens' / 'sql')}"
-            for p in (ROOT / "batchlens" / "sql").rglob("*.sql")} == packaged_sql  # fmt: skip
+    assert {f"batchlens/sql/{p.relative_to(ROOT / 'sql')}"
+            for p in (ROOT / "sql").rglob("*.sql")} == packaged_sql  # fmt: skip
     assert {"batchlens/notebooks/overview.ipynb", "batchlens/notebooks/failures.ipynb"} <= names
 
     venv = tmp_path / "venv"

@@ -15,16 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from batchlens.config import Account, Parallelism, parallelism
 from batchlens.errors import UsageError
-from batchlens.extract import run_extraction
-from batchlens.openai_batches.api_client import BatchesApi, BatchesApiError
-from batchlens.openai_batches.parallel import (
-    gather,
-    incremental_segments,
-    retrieve_all,
-    segmented_pages,
-)
+from batchlens.run.accounts import Account, Parallelism, parallelism
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import LIST_PATH, Simulator
 from helpers import (
     KEY,
@@ -34,6 +27,13 @@ from helpers import (
     snapshot,
     stored_batches,
     summary,
+)
+from openai_batches.api_client import BatchesApi, BatchesApiError
+from openai_batches.parallel import (
+    gather,
+    incremental_segments,
+    retrieve_all,
+    segmented_pages,
 )
 
 LATENCY = 0.1
@@ -219,7 +219,7 @@ def test_full_run_in_segments_matches_the_api_and_the_first_run_is_one_pass(
 
 
 def snapshot_ids(db: Path) -> set[str]:
-    from batchlens.database import connect
+    from batchlens.storage.duckdb_connection import connect
 
     with connect(db, read_only=True) as con:
         return {row[0] for row in con.execute("select id from openai_batches.batches").fetchall()}

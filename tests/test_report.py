@@ -16,12 +16,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from batchlens.config import Account
 from batchlens.errors import UsageError
-from batchlens.extract import run_extraction
-from batchlens.models import build_models
-from batchlens.report import report, windows_for
+from batchlens.report.terminal import report, windows_for
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
+from batchlens.views.build import build_models
 
 API_KEY = "sk-test-report-0001"
 MINUTE, HOUR, DAY = 60, 3_600, 86_400

@@ -21,7 +21,7 @@ import duckdb
 import pytest
 import requests
 
-from batchlens.extract import state_dir
+from batchlens.run.extract import state_dir
 from batchlens.simulator.files import CONTENT_MARKER
 from batchlens.simulator.server import Simulator
 from helpers import KEY, cli_command, cli_env, extract, run_cli, snapshot, summary

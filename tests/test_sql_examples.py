@@ -26,8 +26,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from batchlens.config import Account
-from batchlens.extract import run_extraction
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 
 API_KEY = "sk-test-sql-examples-0001"

@@ -7,7 +7,7 @@ import json
 
 import pyarrow as pa
 
-from batchlens.openai_batches.tables import batches_table, errors_table, to_seconds
+from openai_batches.tables import batches_table, errors_table, to_seconds
 
 UTC = dt.UTC
 
@@ -112,7 +112,7 @@ def test_errors_rows_keep_position_and_nulls() -> None:
 
 
 def test_fast_and_tolerant_paths_agree_on_well_formed_pages() -> None:
-    from batchlens.openai_batches.tables import _fast_columns, _tolerant_columns
+    from openai_batches.tables import _fast_columns, _tolerant_columns
 
     sparse = {"id": "batch_b", "status": "validating", "created_at": 1_700_000_000_000}
     page = [full_batch(), sparse, {**full_batch(), "id": "batch_c", "usage": None}]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from batchlens import prices as prices_module
-from batchlens.config import Account
-from batchlens.database import connect
-from batchlens.extract import run_extraction
-from batchlens.models import SQL_DIR_ENV, build_models, discover, sql_dir
-from batchlens.prices import PRICES_ENV
+from batchlens.run.accounts import Account
+from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
+from batchlens.storage.duckdb_connection import connect
+from batchlens.views import prices as prices_module
+from batchlens.views.build import SQL_DIR_ENV, build_models, discover, sql_dir
+from batchlens.views.prices import PRICES_ENV
 from helpers import KEY
 
 

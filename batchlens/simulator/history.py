@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
-from batchlens.openai_batches.settings import TIMESTAMP_FIELDS
+from openai_batches.settings import TIMESTAMP_FIELDS
 
 # 2026-01-01T00:00:00Z. A fixed "now" keeps every run, test and benchmark identical.
 DEFAULT_NOW = 1_767_225_600

@@ -1,0 +1,747 @@
+"""`batchlens report --format html`: the report as one self-contained page, with charts.
+
+One file and nothing else: the charts are SVG drawn when the page is built (charts.py), the
+style is inline, there is no script, font, image or link to fetch, and a Content Security
+Policy forbids the browser to load or run anything at all. So it opens from disk, from a
+static web server or as an e-mail attachment, and a hostile string that slipped past the
+escaping still could not run. Every value from the API (ids, models, metadata, error
+messages) is escaped where it is written, in `_text`.
+
+Nothing here defines a metric: the sections are the terminal report's own queries
+(`report.collect_from`), and the charts select from the views, summing daily counts in SQL
+where the page shows all accounts, endpoints and models together. The page holds no clock
+time of its own, so the same database gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from batchlens import __version__
+from batchlens.errors import UsageError
+from batchlens.report import charts
+from batchlens.report.format import duration, flags, rate, when
+from batchlens.report.terminal import OPEN_BATCHES_SHOWN, check_arguments, collect_from, read_only
+from batchlens.storage.dialects import DUCKDB, dict_rows, rows
+from batchlens.views.build import SCHEMA
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+DURATION_MODELS_SHOWN = 12  # bars in the durations chart
+DAILY_DURATION_MODELS = 6  # lines in the daily durations chart
+TOP_SERIES = 8  # error codes or models in a stacked chart; the rest are summed as "other"
+FAILING_SHOWN = 20
+OPTIONAL_VIEWS = ("request_error_codes_daily", "costs_daily")  # charted when they exist
+
+AS_OF_DAY = f"(select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of)"
+IN_WINDOW = "daily.day > as_of.as_of_day - $days and daily.day <= as_of.as_of_day"
+
+ACTIVE_HOURLY = f"""
+select
+    hourly.hour,
+    hourly.account,
+    hourly.active
+from {SCHEMA}.active_batches_hourly as hourly
+cross join {AS_OF_DAY} as as_of
+where
+    cast(hourly.hour at time zone 'UTC' as date) > as_of.as_of_day - $days
+    and cast(hourly.hour at time zone 'UTC' as date) <= as_of.as_of_day
+order by hourly.account, hourly.hour
+"""
+
+# All accounts together, as the daily charts: a sum of counts per hour and status, in the
+# lifecycle's order (the stack's order, bottom up).
+ACTIVE_HOURLY_BY_STATUS = f"""
+select
+    hourly.hour,
+    hourly.status,
+    cast(sum(hourly.batches) as bigint) as batches
+from {SCHEMA}.active_batches_hourly_by_status as hourly
+inner join {SCHEMA}.statuses as statuses
+    on hourly.status = statuses.status
+cross join {AS_OF_DAY} as as_of
+where
+    cast(hourly.hour at time zone 'UTC' as date) > as_of.as_of_day - $days
+    and cast(hourly.hour at time zone 'UTC' as date) <= as_of.as_of_day
+group by hourly.hour, hourly.status, statuses.lifecycle_order
+order by statuses.lifecycle_order, hourly.hour
+"""
+
+# All accounts, endpoints and models of a day together: sums of counts, and the rate as a
+# sum over a sum, as everywhere (docs/metrics.md).
+OUTCOMES_DAILY = f"""
+select
+    daily.day,
+    cast(sum(daily.terminal) as bigint) as terminal,
+    cast(sum(daily.completed) as bigint) as completed,
+    cast(sum(daily.failed) as bigint) as failed,
+    cast(sum(daily.expired) as bigint) as expired,
+    cast(sum(daily.cancelled) as bigint) as cancelled,
+    cast(sum(daily.failed) as double) / nullif(sum(daily.terminal), 0) as failure_rate
+from {SCHEMA}.failure_rates_daily as daily
+cross join {AS_OF_DAY} as as_of
+where {IN_WINDOW}
+group by daily.day
+order by daily.day
+"""
+
+DURATIONS_DAILY = f"""
+with
+
+daily as (
+    select daily.*
+    from {SCHEMA}.duration_stats_daily as daily
+    cross join {AS_OF_DAY} as as_of
+    where {IN_WINDOW}
+),
+
+busiest as (
+    select
+        account,
+        endpoint,
+        model,
+        cast(sum(batches) as bigint) as batches
+    from daily
+    group by account, endpoint, model
+    order by batches desc, account, endpoint nulls last, model nulls last
+    limit $limit
+)
+
+select
+    daily.day,
+    daily.account,
+    daily.endpoint,
+    daily.model,
+    daily.duration_p50_s
+from daily
+inner join busiest
+    on
+        daily.account = busiest.account
+        and daily.endpoint is not distinct from busiest.endpoint
+        and daily.model is not distinct from busiest.model
+where daily.duration_p50_s is not null
+order by busiest.batches desc, daily.account, daily.endpoint nulls last,
+    daily.model nulls last, daily.day
+"""
+
+FAILING_BATCHES = f"""
+with
+
+first_errors as (
+    select
+        account,
+        batch_id,
+        arg_min(message, error_position) as first_error_message
+    from {SCHEMA}.stg_batch_errors
+    group by account, batch_id
+)
+
+select
+    facts.batch_id,
+    facts.account,
+    facts.status,
+    facts.endpoint,
+    facts.model,
+    facts.created_at,
+    facts.request_total,
+    facts.request_failed,
+    facts.first_error_code,
+    first_errors.first_error_message,
+    batches.metadata
+from {SCHEMA}.batch_facts as facts
+cross join {AS_OF_DAY} as as_of
+left join first_errors
+    on facts.account = first_errors.account and facts.batch_id = first_errors.batch_id
+left join {SCHEMA}.stg_batches as batches
+    on facts.account = batches.account and facts.batch_id = batches.batch_id
+where
+    facts.created_day > as_of.as_of_day - $days
+    and facts.created_day <= as_of.as_of_day
+    and facts.is_terminal
+    and (facts.status in ('failed', 'expired') or facts.request_failed > 0)
+order by facts.created_at desc, facts.account, facts.batch_id
+limit $limit
+"""
+
+
+def _stacked_daily(view: str, series: str, value: str, kind: str, other: str) -> str:
+    """Per day, the `TOP_SERIES` largest series of a daily view and the rest as `other`."""
+    return f"""
+with
+
+daily as (
+    select
+        daily.day,
+        coalesce(cast(daily.{series} as varchar), '(none)') as series,
+        daily.{value} as value
+    from {SCHEMA}.{view} as daily
+    cross join {AS_OF_DAY} as as_of
+    where {IN_WINDOW}
+),
+
+ranked as (
+    select
+        series,
+        row_number() over (order by sum(value) desc nulls last, series) as position
+    from daily
+    group by series
+)
+
+select
+    daily.day,
+    case when ranked.position <= $limit then daily.series else '{other}' end as series,
+    least(ranked.position, $limit + 1) as position,
+    cast(sum(daily.value) as {kind}) as value
+from daily
+inner join ranked on daily.series = ranked.series
+group by all
+order by position, daily.day
+"""
+
+
+ERROR_CODES_DAILY = _stacked_daily(
+    "request_error_codes_daily", "error_code", "requests", "bigint", "other codes"
+)
+COSTS_DAILY = _stacked_daily("costs_daily", "model", "cost_usd", "double", "other models")
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def page(db: Path, days: int = 30) -> str:
+    """The page for a DuckDB file, read in one read-only session."""
+    check_arguments("table", days)
+    with read_only(db) as connection:
+        return page_from(connection, DUCKDB, str(db), days)
+
+
+def page_from(connection: Any, dialect: str, label: str, days: int = 30) -> str:
+    """The page over an open connection (DuckDB's or psycopg2's); `label` names the database."""
+    check_arguments("table", days)
+    return render(collect_page(connection, dialect, label, days))
+
+
+def collect_page(connection: Any, dialect: str, label: str, days: int) -> dict[str, Any]:
+    """The report's sections plus the rows of every chart and of the failing batches."""
+    data = collect_from(connection, dialect, days, label)
+
+    def query(sql: str, **params: Any) -> list[dict]:
+        return dict_rows(connection, dialect, sql, days=days, **params)
+
+    present = _views(connection, dialect)
+    failing = query(FAILING_BATCHES, limit=FAILING_SHOWN)
+    for row in failing:
+        row["metadata"] = _metadata(row["metadata"])
+    return {
+        "report": data,
+        "active_hourly": query(ACTIVE_HOURLY),
+        "active_hourly_by_status": query(ACTIVE_HOURLY_BY_STATUS),
+        "outcomes_daily": query(OUTCOMES_DAILY),
+        "durations_daily": query(DURATIONS_DAILY, limit=DAILY_DURATION_MODELS),
+        "failing": failing,
+        "error_codes_daily": (
+            query(ERROR_CODES_DAILY, limit=TOP_SERIES)
+            if "request_error_codes_daily" in present
+            else None
+        ),
+        "costs_daily": query(COSTS_DAILY, limit=TOP_SERIES) if "costs_daily" in present else None,
+    }
+
+
+def _views(connection: Any, dialect: str) -> set[str]:
+    _, found = rows(
+        connection,
+        dialect,
+        "select table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = $schema",
+        {"schema": SCHEMA},
+    )
+    return {name for (name,) in found}
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """DuckDB returns JSON as text, psycopg2 returns jsonb as a dict: the same dict from both."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {"": value}
+    return value if isinstance(value, dict) else None
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def check_output(path: Path) -> None:
+    """Refuse a page path we cannot write before any work is done (exit 2)."""
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise UsageError(f"the folder of the page does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the folder of the page is not writable: {folder}")
+    if path.is_dir():
+        raise UsageError(f"the page path is a folder: {path}")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A reader (a web server, a browser tab) sees the old page or the new one, never half.
+
+    The temporary file is in the same folder, so the rename is atomic; it gets the mode a
+    plain `open` would give, not mkstemp's 0600, so that a web server can still read it.
+    """
+    path = Path(path)
+    check_output(path)
+    handle, temporary = tempfile.mkstemp(dir=path.absolute().parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+# --- the page -------------------------------------------------------------------------------
+
+STYLE = """
+:root { color-scheme: light; }
+body { margin: 0; background: #f6f7f9; color: #1d2430;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+main { max-width: 1240px; margin: 0 auto; padding: 16px 20px 40px; }
+h1 { font-size: 26px; margin: 8px 0 4px; }
+h2 { font-size: 20px; margin: 0 0 8px; }
+.meta { color: #4a5568; margin: 0 0 16px; }
+section { background: #fff; border: 1px solid #dde1e7; border-radius: 8px; padding: 16px;
+  margin: 16px 0; }
+.cards { display: flex; gap: 12px; flex-wrap: wrap; background: none; border: 0; padding: 0; }
+.card { flex: 1 1 180px; background: #fff; border: 1px solid #dde1e7; border-radius: 8px;
+  padding: 12px 16px; }
+.card b { display: block; font-size: 28px; }
+.card.alert b { color: #b42318; }
+figure { margin: 0; }
+figcaption, .note, .empty { color: #4a5568; font-size: 14px; margin: 6px 0 0; }
+svg.chart { display: block; width: 100%; height: auto; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; }
+caption { text-align: left; font-weight: 600; padding: 4px 0 8px; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e6e9ee;
+  vertical-align: top; }
+th { background: #f0f2f5; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.id { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }
+td.message { max-width: 300px; overflow-wrap: anywhere; }
+td.id { font-size: 13px; }
+td.when { white-space: nowrap; }
+.flag { color: #b42318; font-weight: 700; }
+footer { color: #6b7280; font-size: 13px; margin-top: 24px; }
+"""
+
+
+def _text(value: Any) -> str:
+    """Every value written into the page goes through here: escaped, quotes included."""
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _table(
+    caption: str,
+    columns: list[str],
+    body: Iterable[list[tuple[str, str]]],
+    numeric: Iterable[str] = (),
+) -> str:
+    """`body` rows are (css class, already escaped HTML) cells."""
+    numbers = set(numeric)
+    head = "".join(
+        f'<th class="num">{_text(c)}</th>' if c in numbers else f"<th>{_text(c)}</th>"
+        for c in columns
+    )
+    lines = [
+        "<tr>" + "".join(f'<td class="{kind}">{cell}</td>' for kind, cell in row) + "</tr>"
+        for row in body
+    ]
+    if not lines:
+        return f'<p class="empty">{_text(caption)}: none.</p>'
+    return (
+        f'<div class="scroll"><table><caption>{_text(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(lines)}</tbody></table></div>"
+    )
+
+
+def _cell(value: Any, kind: str = "") -> tuple[str, str]:
+    return kind, _text(value)
+
+
+def _num(value: Any) -> tuple[str, str]:
+    return "num", _text("-" if value is None else f"{value:,}")
+
+
+def _section(section_id: str, title: str, *parts: str) -> str:
+    return f'<section id="{section_id}"><h2>{_text(title)}</h2>{"".join(parts)}</section>'
+
+
+def _chart(name: str, caption: str, rows_: list[dict] | None, build: Any, *args: Any) -> str:
+    if not rows_:
+        return f'<p class="empty" data-chart="{name}">{_text(caption)}: no data yet.</p>'
+    svg = charts.draw(name, build, rows_, *args)
+    return f'<figure data-chart="{name}">{svg}<figcaption>{_text(caption)}</figcaption></figure>'
+
+
+def render(page_data: dict[str, Any]) -> str:
+    data = page_data["report"]
+    days = data["days"]
+    open_batches = data["open_batches"]
+    source = "" if data["as_of_source"] == "extraction" else " (no extraction recorded)"
+    title = f"batchlens report: {data['database']}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_text(title)}</title><style>{STYLE}</style></head><body><main>",
+        "<header><h1>OpenAI Batch API jobs</h1>",
+        f'<p class="meta">Database {_text(data["database"])}, as of '
+        f"{_text(when(data['as_of']))} UTC{_text(source)} (the latest extraction). "
+        "All times and days are UTC; windows are UTC days up to that day.</p></header>",
+        _cards(data),
+        _section(
+            "active",
+            "What is running",
+            _chart(
+                "active_hourly",
+                "Batches active at each UTC hour mark, stacked by the status they were in then "
+                "(active_batches_hourly_by_status, all accounts); with several accounts, a line "
+                "per account shows its own total (active_batches_hourly).",
+                page_data["active_hourly_by_status"],
+                charts.active_hourly_by_status,
+                page_data["active_hourly"],
+                days,
+            ),
+            _active_table(data),
+        ),
+        _section(
+            "outcomes",
+            "What finished, and how",
+            _chart(
+                "outcomes_daily",
+                "Bars: terminal batches by the UTC day they were created, by outcome. Line: "
+                "failed / terminal that day (failure_rates_daily, all accounts, endpoints and "
+                "models).",
+                page_data["outcomes_daily"],
+                charts.outcomes_daily,
+                days,
+            ),
+            _windows_table(data),
+        ),
+        _section(
+            "stuck",
+            "Open and stuck batches",
+            _open_table(data, open_batches),
+        ),
+        _section(
+            "failures",
+            "What failed, and why",
+            _failing_table(page_data["failing"], days),
+            _error_codes_table(data),
+            _optional_chart(
+                "error_codes_daily",
+                page_data["error_codes_daily"],
+                "Failed requests per UTC creation day by error code, from the batches' error "
+                "files (request_error_codes_daily).",
+                f"Failed requests by error code, last {days} d",
+                "failed requests per day",
+            ),
+        ),
+        _section(
+            "durations",
+            "How long things take",
+            _chart(
+                "durations_by_model",
+                "p50 and p90 time from in_progress to completed, per model, over the window "
+                f"(batch_facts; the {DURATION_MODELS_SHOWN} models with most batches).",
+                data["durations"][:DURATION_MODELS_SHOWN],
+                charts.durations_by_model,
+                days,
+            ),
+            _chart(
+                "durations_daily",
+                "The daily p50 of the same duration for the busiest models (duration_stats_daily).",
+                page_data["durations_daily"],
+                charts.durations_daily,
+                days,
+            ),
+            _durations_table(data),
+        ),
+    ]
+    if page_data["costs_daily"] is not None:
+        parts.append(
+            _section(
+                "spend",
+                "What it cost",
+                _optional_chart(
+                    "costs_daily",
+                    page_data["costs_daily"],
+                    "Spend per UTC creation day by model, at batch prices (costs_daily; "
+                    "batches without a price are not in it).",
+                    f"Spend by model, last {days} d (USD)",
+                    "spend per day (USD)",
+                    lambda value, _: f"${value:,.2f}",
+                ),
+            )
+        )
+    parts.extend(_extra_sections(data))
+    parts.append(
+        f"<footer>Built by batchlens {_text(__version__)} from the views of schema "
+        f"{_text(SCHEMA)}; every number is a view's (docs/metrics.md). "
+        f"Rebuild with <code>batchlens report --format html --output PATH</code>.</footer>"
+    )
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)
+
+
+def _optional_chart(
+    name: str,
+    rows_: list[dict] | None,
+    caption: str,
+    title: str,
+    ylabel: str,
+    value_format: Any = None,
+) -> str:
+    if rows_ is None:  # the view does not exist in this database
+        return ""
+    return _chart(name, caption, rows_, charts.stacked_daily, title, ylabel, value_format)
+
+
+def _cards(data: dict[str, Any]) -> str:
+    open_batches = data["open_batches"]
+    cards = [
+        ("Open batches", open_batches["total"], False),
+        ("Overdue (open past expires_at)", open_batches["overdue"], open_batches["overdue"] > 0),
+        (
+            f"Stuck: finalizing > {data['long_finalizing_hours']:g} h",
+            open_batches["long_finalizing"],
+            open_batches["long_finalizing"] > 0,
+        ),
+    ]
+    cards += [
+        (f"Failure rate, last {row['days']} d, {row['account']}", rate(row["failure_rate"]),
+         False)
+        for row in data["windows"]
+        if row["days"] in (1, 7)
+    ]  # fmt: skip
+    return '<section class="cards">' + "".join(
+        f'<div class="card{" alert" if alert else ""}"><b>{_text(value)}</b>{_text(label)}</div>'
+        for label, value, alert in cards
+    ) + "</section>"  # fmt: skip
+
+
+def _active_table(data: dict[str, Any]) -> str:
+    body = [
+        [
+            _cell(row["account"]),
+            _cell(row["status"]),
+            _num(row["batches"]),
+            _cell(when(row["oldest_created_at"])),
+        ]
+        for row in data["active"]
+    ]
+    return _table(
+        "Open now, by status (active_batches)",
+        ["account", "status", "batches", "oldest created (UTC)"],
+        body,
+        numeric=["batches"],
+    )
+
+
+def _windows_table(data: dict[str, Any]) -> str:
+    counts = ("terminal", "completed", "failed", "expired", "cancelled")
+    body = [
+        [
+            _cell(f"{row['days']} d"),
+            _cell(row["account"]),
+            *(_num(row[key]) for key in counts),
+            _cell(rate(row["failure_rate"]), "num"),
+            _cell(rate(row["expired_rate"]), "num"),
+            _cell(rate(row["request_failure_rate"]), "num"),
+        ]
+        for row in data["windows"]
+    ]
+    rates = ["failure rate", "expired rate", "request failure rate"]
+    return _table(
+        "Terminal batches by window (created in the last N UTC days)",
+        ["last", "account", *counts, *rates],
+        body,
+        numeric=[*counts, *rates],
+    )
+
+
+def _open_table(data: dict[str, Any], open_batches: dict[str, Any]) -> str:
+    shown = open_batches["batches"][:OPEN_BATCHES_SHOWN]
+    more = open_batches["total"] - len(shown)
+    body = [
+        [
+            ("flag", _text(flags(row))),
+            _cell(row["batch_id"], "id"),
+            _cell(row["account"]),
+            _cell(row["status"]),
+            _cell(when(row["status_since"]), "when"),
+            _cell(f"{row['hours_in_status']:.1f}", "num"),
+            _cell(when(row["expires_at"]), "when"),
+        ]
+        for row in shown
+    ]
+    caption = (
+        f"Open batches: {open_batches['total']}, {open_batches['overdue']} overdue, "
+        f"{open_batches['long_finalizing']} finalizing > {data['long_finalizing_hours']:g} h "
+        "(STUCK); overdue first, then stuck, then longest in their status"
+        + (f"; {more} more not shown" if more > 0 else "")
+    )
+    return _table(
+        caption,
+        ["flag", "batch", "account", "status", "since (UTC)", "hours in status", "expires (UTC)"],
+        body,
+        numeric=["hours in status"],
+    )
+
+
+def _failing_table(failing: list[dict], days: int) -> str:
+    body = [
+        [
+            _cell(row["batch_id"], "id"),
+            _cell(row["account"]),
+            _cell(row["status"]),
+            _cell(row["model"] or "(none)"),
+            _cell(when(row["created_at"]), "when"),
+            _cell(
+                "-"
+                if row["request_total"] is None
+                else f"{row['request_failed'] or 0:,} of {row['request_total']:,}",
+                "num",
+            ),
+            _cell(
+                ": ".join(
+                    part for part in (row["first_error_code"], row["first_error_message"]) if part
+                ),
+                "message",
+            ),
+            _cell(_metadata_text(row["metadata"]), "message"),
+        ]
+        for row in failing
+    ]
+    return _table(
+        f"Failed or expired batches, and finished batches with failed requests, created in "
+        f"the last {days} d (newest {FAILING_SHOWN})",
+        ["batch", "account", "status", "model", "created (UTC)", "failed requests",
+         "first error", "metadata"],
+        body,
+        numeric=["failed requests"],
+    )  # fmt: skip
+
+
+def _metadata_text(metadata: dict[str, Any] | None) -> str:
+    if not metadata:
+        return ""
+    # sorted: PostgreSQL's jsonb keeps its keys in an order of its own
+    return ", ".join(
+        f"{key}: {value}" if key else str(value) for key, value in sorted(metadata.items())
+    )
+
+
+def _error_codes_table(data: dict[str, Any]) -> str:
+    body = [
+        [
+            _cell(row["code"] or "(none)"),
+            _num(row["entries"]),
+            _num(row["batches"]),
+            _cell(row["example_message"] or "", "message"),
+        ]
+        for row in data["error_codes"]
+    ]
+    return _table(
+        f"Most common batch error codes, last {data['days']} d (batch_errors)",
+        ["code", "entries", "batches", "latest message"],
+        body,
+        numeric=["entries", "batches"],
+    )
+
+
+def _durations_table(data: dict[str, Any]) -> str:
+    body = [
+        [
+            _cell(row["account"]),
+            _cell(row["endpoint"] or "-"),
+            _cell(row["model"] or "(none)"),
+            _num(row["batches"]),
+            _cell(duration(row["duration_p50_s"]), "num"),
+            _cell(duration(row["duration_p90_s"]), "num"),
+        ]
+        for row in data["durations"]
+    ]
+    return _table(
+        f"Completed batches, last {data['days']} d: time from in_progress to completed",
+        ["account", "endpoint", "model", "batches", "p50", "p90"],
+        body,
+        numeric=["batches", "p50", "p90"],
+    )
+
+
+# Sections the terminal report has that this page draws above; anything else the report
+# gains later is shown as a plain table, so the page never silently lacks a section.
+_DRAWN = {
+    "database", "as_of", "as_of_source", "days", "long_finalizing_hours", "active",
+    "windows", "durations", "open_batches", "error_codes",
+}  # fmt: skip
+
+
+def _extra_sections(data: dict[str, Any]) -> list[str]:
+    return [
+        _section(f"report-{key}", key.replace("_", " ").capitalize(), _generic(key, value))
+        for key, value in data.items()
+        if key not in _DRAWN
+    ]
+
+
+def _generic(key: str, value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(row, dict) for row in value):
+        columns = list(dict.fromkeys(name for row in value for name in row))
+        body = [[_generic_cell(name, row.get(name)) for name in columns] for row in value]
+        return _table(key.replace("_", " "), columns, body)
+    if isinstance(value, dict):
+        return "".join(
+            _generic(f"{key} {name}", item)
+            if isinstance(item, list | dict)
+            else f"<p>{_text(name.replace('_', ' '))}: {_generic_cell(name, item)[1]}</p>"
+            for name, item in value.items()
+        )
+    return f"<p>{_generic_cell(key, value)[1]}</p>"
+
+
+def _generic_cell(name: str, value: Any) -> tuple[str, str]:
+    if isinstance(value, bool) or value is None:
+        return _cell("yes" if value else "-" if value is None else "no")
+    if isinstance(value, datetime):
+        return _cell(when(value))
+    if isinstance(value, float):
+        if name.endswith("_rate"):
+            return _cell(rate(value), "num")
+        if name.endswith("_s"):
+            return _cell(duration(value), "num")
+        if name.endswith("_usd"):
+            return _cell(f"${value:,.2f}", "num")
+        return _cell(f"{value:,.4g}", "num")
+    if isinstance(value, int):
+        return _num(value)
+    if isinstance(value, dict | list):
+        return _cell(json.dumps(value, default=str), "message")
+    return _cell(value, "message" if isinstance(value, str) and len(value) > 40 else "")
