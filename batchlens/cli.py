@@ -26,7 +26,7 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from batchlens import __version__, errors
 from batchlens.errors import Redactor
-from batchlens.storage.target import KINDS
+from batchlens.storage import KINDS
 
 CHECK_UNKNOWN = 3  # `check`'s own convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 EPILOG = (
@@ -36,7 +36,7 @@ EPILOG = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchlens",
         description="Keep the complete history of your OpenAI Batch API jobs in DuckDB.",
@@ -239,16 +239,16 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
 
 
 def _extract(args: argparse.Namespace, redact: Redactor) -> int:
-    from batchlens.run.accounts import apply_requests_mode, parse_headers, resolve_accounts
+    from batchlens.config import apply_requests_mode, parse_headers, resolve_accounts
     from batchlens.run.extract import Progress, ViewsNotBuiltError, extract_accounts
     from batchlens.views.prices import load_overrides
 
     overrides = load_overrides(args.prices)  # a bad file stops the run before it loads
     target = _target(args, redact)
     if args.html:
-        from batchlens.report.page import check_output
+        from batchlens.output import check_output
 
-        check_output(Path(args.html))  # a wrong path is exit 2 before anything is loaded
+        check_output(Path(args.html), "page")  # a wrong path is exit 2 before anything is loaded
     accounts = resolve_accounts(args.base_url, args.provider, parse_headers(args.header))
     requests = apply_requests_mode(accounts, args.requests)
     for account in accounts:
@@ -282,9 +282,9 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
         print(redact(f"batchlens: {views_error}"), file=sys.stderr)
         exit_code = exit_code or views_error.exit_code
     if args.html and exit_code == errors.OK:
-        from batchlens.report.page import write_atomically
+        from batchlens.output import write_atomically
 
-        write_atomically(Path(args.html), _page(target, days=30))
+        write_atomically(Path(args.html), _page(target, days=30), "page")
     return exit_code
 
 
@@ -320,9 +320,9 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
         raise errors.UsageError("--days must be at least 1")
     target = _target(args, redact)
     if args.output:
-        from batchlens.report.page import check_output
+        from batchlens.output import check_output
 
-        check_output(Path(args.output))
+        check_output(Path(args.output), "page")
     warn_if_stale(target, args.prices)
     if args.format == "html":
         text = _page(target, args.days)
@@ -337,9 +337,9 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
             return errors.OK
         text = (to_json(data) if args.format == "json" else to_table(data)) + "\n"
     if args.output:
-        from batchlens.report.page import write_atomically
+        from batchlens.output import write_atomically
 
-        write_atomically(Path(args.output), text)
+        write_atomically(Path(args.output), text, "page")
     else:
         sys.stdout.write(text)
     return errors.OK
@@ -387,7 +387,7 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         registry = unknown_registry() if prometheus else None
         try:
             emit(render_unknown(message, args.format), registry, output)
-        except OSError:  # --output cannot be written: the state goes to stdout instead
+        except (OSError, errors.UsageError):  # --output cannot be written: stdout instead
             emit(render_unknown(message, args.format), registry, None)
         return UNKNOWN
 
@@ -403,10 +403,7 @@ def _failed_requests(args: argparse.Namespace, redact: Redactor) -> int:
     from batchlens.report.failed_requests import failed_requests, render
 
     target = _target(args, redact)
-    if target.db is not None and not target.db.is_file():
-        raise errors.UsageError(
-            f"the database does not exist: {target.db}; run `batchlens extract` first"
-        )
+    target.require_database()
     with contextlib.closing(target.connect(read_only=True)) as connection:
         found = failed_requests(connection, target.dialect, args.batch_id)
     sys.stdout.write(render(found, args.format, terminal=sys.stdout.isatty()))
@@ -492,7 +489,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace | int:
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            return _parser().parse_args(words)
+            return build_parser().parse_args(words)
     except SystemExit as exc:
         sys.stderr.write(captured.getvalue())
         if command != "check" or exc.code in (0, None):

@@ -11,10 +11,11 @@ from pathlib import Path
 import duckdb
 
 from batchlens import errors
+from batchlens.config import Account
 from batchlens.errors import UsageError, classify
-from batchlens.report.page import page, write_atomically
+from batchlens.output import write_atomically
+from batchlens.report.page import page
 from batchlens.report.terminal import collect, show
-from batchlens.run.accounts import Account
 from batchlens.run.extract import Progress, run_extraction, state_dir
 from batchlens.simulator.server import Simulator
 from batchlens.storage.duckdb_connection import connect
@@ -78,7 +79,7 @@ def run_demo(db: Path, batches: int = 2000) -> int:
     print(f"batchlens demo: built {len(build_models(db))} views; the report:\n")
     show(collect(db, days=30), "table")
     html = db.with_suffix(".html")
-    write_atomically(html, page(db, days=30))
+    write_atomically(html, page(db, days=30), "page")
     print(f"\nThe same as a page with charts: {html}")
     query = shlex.quote("select * from openai_batches.batch_facts limit 10")
     print(f"\nExplore it: batchlens sql --db {shlex.quote(str(db))} {query}")

@@ -8,13 +8,6 @@ from collections.abc import Iterable
 import duckdb
 import requests
 
-from openai_batches.api_client import (
-    ApiRefusedError,
-    ApiRejectedRequestError,
-    BatchesApiError,
-)
-from openai_batches.retries import cause as unreachable_cause
-
 OK = 0
 FAILED = 1  # failure after retries, or an answer that is not a valid list page
 USAGE = 2  # usage or configuration error
@@ -38,6 +31,21 @@ class LockedError(BatchlensError):
     exit_code = LOCKED
 
 
+class MissingDatabaseError(UsageError):
+    """A command that reads the history was pointed at a file that is not there."""
+
+    def __init__(self, db: object) -> None:
+        super().__init__(f"the database does not exist: {db}; run `batchlens extract` first")
+
+
+def require_database(db: object) -> None:
+    """Raises MissingDatabaseError unless `db` (a DuckDB file's path) is a file."""
+    from pathlib import Path
+
+    if not Path(str(db)).is_file():
+        raise MissingDatabaseError(db)
+
+
 def causes(exc: BaseException) -> Iterable[BaseException]:
     """The exception and everything it wraps: dlt wraps ours in its step exceptions."""
     seen: set[int] = set()
@@ -57,14 +65,17 @@ def classify(exc: BaseException) -> tuple[int, str] | None:
             return INTERRUPTED, "interrupted; the next run completes or discards what this one left"
         if isinstance(cause, BatchlensError):
             return cause.exit_code, str(cause)
-        if isinstance(cause, ApiRefusedError):
+        # A source's API errors say what they are (`outcome`, the source contract), so no
+        # source is imported here: `batchlens --help` loads no dlt.
+        outcome = getattr(type(cause), "outcome", None)
+        if outcome == "refused":
             return REFUSED, str(cause)
-        if isinstance(cause, ApiRejectedRequestError):
+        if outcome == "rejected":
             hint = ""
             if "x-portkey-provider" in str(cause):
                 hint = " (pass --provider openai, or an x-portkey-config header)"
             return USAGE, f"{cause}{hint}"
-        if isinstance(cause, BatchesApiError):
+        if outcome == "failed":
             return FAILED, str(cause)
         if isinstance(cause, requests.Timeout):
             return FAILED, (
@@ -110,6 +121,13 @@ def duckdb_lock_message(text: str) -> str:
         f"the database is open in {holder}; DuckDB allows one writer and no readers "
         "beside it. Close that session (duckdb CLI, notebook) and run again"
     )
+
+
+def unreachable_cause(exc: BaseException) -> str:
+    """Why a request never got an answer (DNS, refused, TLS, timeout): the source's words."""
+    from openai_batches.retries import cause
+
+    return cause(exc)
 
 
 def _attempts(exc: BaseException) -> str:

@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from batchlens import cli
 from batchlens.check.rules import Settings, Thresholds, evaluate
 from batchlens.check.snapshot import Snapshot
-from batchlens.run.accounts import Account
+from batchlens.config import Account
 from batchlens.run.extract import run_extraction, state_dir
 from batchlens.simulator.server import Simulator
 from helpers import KEY, cli_env, run_cli

@@ -14,7 +14,7 @@ from postgres_server import PASSWORD, postgres_bin, postgres_server
 from test_check import HOUR, Run, error_files_due, expiring, overdue, stuck
 
 from batchlens import cli
-from batchlens.run.accounts import Account
+from batchlens.config import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.storage.target import Target

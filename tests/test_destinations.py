@@ -115,9 +115,10 @@ def test_a_held_advisory_lock_exits_3_fast(sim: Simulator, pg_url: str, tmp_path
             sys.executable, "-c",
             textwrap.dedent(f"""
                 import time
-                from batchlens.storage.target import AdvisoryLock, _label
+                from batchlens.storage.postgres import AdvisoryLock
+                from batchlens.storage.server import label
                 url = {pg_url!r}
-                with AdvisoryLock(url, _label(url)):
+                with AdvisoryLock(url, label(url)):
                     print("held", flush=True)
                     time.sleep(30)
             """),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchlens.errors import UsageError
-from batchlens.run.extract import _open_database
+from batchlens.run.extract import open_database
 from batchlens.storage.target import Target
 
 
@@ -17,7 +17,7 @@ def target(db: Path) -> Target:
 
 
 def test_the_merge_runs_on_one_thread_spilling_beside_the_database(db: Path) -> None:
-    with contextlib.closing(_open_database(target(db))) as connection:
+    with contextlib.closing(open_database(target(db))) as connection:
         threads, spill = connection.execute(
             "select current_setting('threads'), current_setting('temp_directory')"
         ).fetchone()
@@ -28,7 +28,7 @@ def test_the_merge_runs_on_one_thread_spilling_beside_the_database(db: Path) -> 
 def test_the_settings_come_the_dlt_way(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCHLENS__DUCKDB_THREADS", "2")
     monkeypatch.setenv("BATCHLENS__DUCKDB_MEMORY_LIMIT", "1GB")
-    with contextlib.closing(_open_database(target(db))) as connection:
+    with contextlib.closing(open_database(target(db))) as connection:
         threads, limit = connection.execute(
             "select current_setting('threads'), current_setting('memory_limit')"
         ).fetchone()
@@ -38,5 +38,5 @@ def test_the_settings_come_the_dlt_way(db: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_bad_setting_is_a_usage_error(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCHLENS__DUCKDB_MEMORY_LIMIT", "plenty")
     with pytest.raises(UsageError, match="duckdb_memory_limit"):
-        _open_database(target(db))
+        open_database(target(db))
     assert not db.exists()

@@ -15,9 +15,9 @@ import duckdb
 import pytest
 from test_parallel import dense_open_batches
 
+from batchlens.config import Account
 from batchlens.errors import BatchlensError
 from batchlens.run import extract as extraction
-from batchlens.run.accounts import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import LIST_PATH, Simulator
 from batchlens.storage.dialects import with_literals

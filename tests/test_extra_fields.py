@@ -233,7 +233,7 @@ def test_the_simulator_faults_leave_the_known_fields_alone(alter) -> None:
 
 def test_the_known_nested_fields_are_the_ones_the_fast_path_types() -> None:
     """Else a field typed by the fast path would count as new, or a new one go unnoticed."""
-    from openai_batches.tables import _BATCH, NESTED_OBJECTS
+    from openai_batches.tables import BATCH_STRUCT, NESTED_OBJECTS
 
     def tree(arrow_type: pa.StructType) -> dict:
         return {
@@ -241,5 +241,5 @@ def test_the_known_nested_fields_are_the_ones_the_fast_path_types() -> None:
             for field in arrow_type
         }
 
-    typed = {name: tree(_BATCH.field(name).type) for name in NESTED_OBJECTS}
+    typed = {name: tree(BATCH_STRUCT.field(name).type) for name in NESTED_OBJECTS}
     assert typed == NESTED_OBJECTS

@@ -110,8 +110,8 @@ def test_a_view_failure_after_the_load_is_its_own_outcome(
 ) -> None:
     """A model that passes the check but not the build after the load: exit 5, load kept."""
     import batchlens.run.extract
+    from batchlens.config import Account
     from batchlens.errors import BatchlensError
-    from batchlens.run.accounts import Account
     from batchlens.run.extract import ViewsNotBuiltError, run_extraction
 
     account = Account(name="default", base_url=sim.url, api_key=KEY)

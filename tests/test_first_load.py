@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from batchlens.run.accounts import Account
+from batchlens.config import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.storage.duckdb_connection import connect

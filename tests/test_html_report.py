@@ -22,8 +22,9 @@ import pytest
 from chromium import file_url, find_chromium, load
 from PIL import Image, ImageStat
 
-from batchlens.report.page import collect_page, page, write_atomically
-from batchlens.run.accounts import Account
+from batchlens.config import Account
+from batchlens.output import write_atomically
+from batchlens.report.page import collect_page, page
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.history import generate_history, render
 from batchlens.simulator.server import Simulator
@@ -350,7 +351,7 @@ def test_a_failed_write_leaves_the_old_page(
     def broken(*args: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("batchlens.report.page.os.replace", broken)
+    monkeypatch.setattr("batchlens.output.os.replace", broken)
     with pytest.raises(OSError, match="disk full"):
         write_atomically(out, "new")
     assert out.read_text() == "old"

@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from batchlens.config import Account
 from batchlens.notebooks import helper as notebook
-from batchlens.run.accounts import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.views.build import discover, sql_dir

@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from batchlens.config import Account
 from batchlens.errors import BatchlensError, UsageError
-from batchlens.run.accounts import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.views.build import build_models, discover

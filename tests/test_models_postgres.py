@@ -24,11 +24,11 @@ import pytest
 from postgres_server import postgres_bin, postgres_server
 from test_models_golden import API_KEY, DEFAULT, PUBLIC_VIEWS, TEAM_B, write_models
 
+from batchlens.config import Account
 from batchlens.errors import BatchlensError
 from batchlens.notebooks.helper import query_df
 from batchlens.report.page import page_from
 from batchlens.report.terminal import collect_from, to_json
-from batchlens.run.accounts import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.storage.dialects import POSTGRES, rows, transpile

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from batchlens.run.accounts import Account
+from batchlens.config import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.views.build import build_models

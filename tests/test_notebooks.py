@@ -19,9 +19,9 @@ from nbclient.exceptions import CellExecutionError
 matplotlib.use("Agg")  # no display here
 import matplotlib.pyplot as plt
 
+from batchlens.config import Account
 from batchlens.notebooks import helper as nb
 from batchlens.notebooks.build import clean, kernel_manager, main, notebooks, run, to_html
-from batchlens.run.accounts import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from helpers import KEY, cli_env, run_cli

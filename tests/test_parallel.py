@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from batchlens.config import Account, Parallelism, parallelism
 from batchlens.errors import UsageError
-from batchlens.run.accounts import Account, Parallelism, parallelism
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import LIST_PATH, Simulator
 from helpers import (

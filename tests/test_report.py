@@ -16,9 +16,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from batchlens.config import Account
 from batchlens.errors import UsageError
 from batchlens.report.terminal import report, windows_for
-from batchlens.run.accounts import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.views.build import build_models

@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from batchlens.run.accounts import Account
+from batchlens.config import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 

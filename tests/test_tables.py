@@ -112,11 +112,11 @@ def test_errors_rows_keep_position_and_nulls() -> None:
 
 
 def test_fast_and_tolerant_paths_agree_on_well_formed_pages() -> None:
-    from openai_batches.tables import _fast_columns, _tolerant_columns
+    from openai_batches.tables import fast_columns, tolerant_columns
 
     sparse = {"id": "batch_b", "status": "validating", "created_at": 1_700_000_000_000}
     page = [full_batch(), sparse, {**full_batch(), "id": "batch_c", "usage": None}]
-    fast, tolerant = _fast_columns(page), _tolerant_columns(page)
+    fast, tolerant = fast_columns(page), tolerant_columns(page)
     assert fast.keys() == tolerant.keys()
     for name in fast:
         assert fast[name].to_pylist() == tolerant[name].to_pylist(), name

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchlens.run.accounts import Account
+from batchlens.config import Account
 from batchlens.run.extract import run_extraction
 from batchlens.simulator.server import Simulator
 from batchlens.storage.duckdb_connection import connect

@@ -11,9 +11,7 @@ so a collector never reads half of one.
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from batchlens.check.rules import (
     account_rates,
     describe_age,
 )
+from batchlens.output import write_atomically
 
 FORMATS = ("text", "json", "prometheus")
 # Batch ids and statuses come from the API: nothing in them may break the plugin line.
@@ -302,20 +301,3 @@ def prometheus_registry(outcome: Outcome) -> Any:
         for account in snapshot.accounts:
             cost.labels(account).set(account_cost(snapshot, account) or 0.0)
     return registry
-
-
-# --- atomic files ---------------------------------------------------------------------------
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Readers see the old file or the new one, never a part: write beside it, then rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -226,10 +226,7 @@ def open_read_only(target: Target, wait_seconds: float) -> Iterator[Any]:
 def _open_duckdb(target: Target, wait_seconds: float) -> Any:
     """Waits up to `wait_seconds` for a writer to let go: an extraction takes seconds."""
     assert target.db is not None
-    if not target.db.is_file():
-        raise CheckUnavailable(
-            f"the database does not exist: {target.db}; run `batchlens extract` first"
-        )
+    target.require_database()
     deadline = time.monotonic() + wait_seconds
     while True:
         try:

@@ -15,10 +15,7 @@ time of its own, so the same database gives the same bytes.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import datetime
 from html import escape
@@ -26,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from batchlens import __version__
-from batchlens.errors import UsageError
 from batchlens.report import charts
 from batchlens.report.format import duration, flags, rate, when
 from batchlens.report.terminal import OPEN_BATCHES_SHOWN, check_arguments, collect_from, read_only
@@ -277,41 +273,6 @@ def _metadata(value: Any) -> dict[str, Any] | None:
 
 
 # --- writing --------------------------------------------------------------------------------
-
-
-def check_output(path: Path) -> None:
-    """Refuse a page path we cannot write before any work is done (exit 2)."""
-    folder = path.absolute().parent
-    if not folder.is_dir():
-        raise UsageError(f"the folder of the page does not exist: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"the folder of the page is not writable: {folder}")
-    if path.is_dir():
-        raise UsageError(f"the page path is a folder: {path}")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A reader (a web server, a browser tab) sees the old page or the new one, never half.
-
-    The temporary file is in the same folder, so the rename is atomic; it gets the mode a
-    plain `open` would give, not mkstemp's 0600, so that a web server can still read it.
-    """
-    path = Path(path)
-    check_output(path)
-    handle, temporary = tempfile.mkstemp(dir=path.absolute().parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 # --- the page -------------------------------------------------------------------------------

@@ -34,8 +34,7 @@ def run_query(target: Target, sql: str) -> tuple[list[str], list[tuple]]:
     """Column names and rows of `sql`, read on a read-only connection to `target`."""
     if not sql.strip():
         raise UsageError("the query is empty")
-    if target.db is not None and not target.db.is_file():
-        raise UsageError(f"the database does not exist: {target.db}; run `batchlens extract` first")
+    target.require_database()
     connection = _open(target)
     try:
         if target.dialect == "postgres":

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from batchlens.errors import UsageError, classify
+from batchlens.errors import UsageError, classify, require_database
 from batchlens.report import requests as report_requests
 from batchlens.report.by_label import by_metadata, metadata_key
 from batchlens.report.format import duration, flags, rate, when
@@ -213,8 +213,7 @@ def windows_for(days: int) -> list[int]:
 def read_only(db: Path) -> duckdb.DuckDBPyConnection:
     """A read-only session of a DuckDB file; a missing or unreadable file is a usage error."""
     db = Path(db)
-    if not db.is_file():
-        raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
+    require_database(db)
     try:
         return connect(db, read_only=True)
     except duckdb.Error as exc:

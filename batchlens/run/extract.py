@@ -23,8 +23,8 @@ from typing import Any
 import dlt
 import duckdb
 
+from batchlens.config import Account, Parallelism, parallelism
 from batchlens.errors import BatchlensError, UsageError, classify
-from batchlens.run.accounts import Account, Parallelism, parallelism
 from batchlens.storage.dialects import DUCKDB, rows, with_literals
 from batchlens.storage.target import Target
 from batchlens.views.build import build_models, check_models
@@ -158,7 +158,7 @@ def _duckdb_settings(target: Target) -> dict[str, str]:
     return settings
 
 
-def _open_database(target: Target) -> Any:
+def open_database(target: Target) -> Any:
     """Fails fast, before extracting, when another process has the file open."""
     settings = _duckdb_settings(target) if target.kind != "postgres" else {}
     with contextlib.closing(duckdb.connect()) as scratch:  # a bad value creates no file
@@ -449,7 +449,7 @@ def _extract_locked(
     requests: str,
     parallel: Parallelism,
 ) -> None:
-    with contextlib.closing(_open_database(target)) as connection:
+    with contextlib.closing(open_database(target)) as connection:
         # Before anything is loaded: a model that cannot be built fails the run there, while
         # the rows and the incremental state are as they were. Asked once the first
         # account's first requests are in flight, so that it costs no wall time.

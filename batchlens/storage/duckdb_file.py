@@ -21,7 +21,7 @@ class DuckDBFile:
     dialect = "duckdb"
 
     def settings(self, db: str | None, default_db: Path | None) -> dict[str, Any]:
-        from batchlens.run.accounts import database_path
+        from batchlens.config import database_path
 
         path = database_path(db) if db or default_db is None else default_db
         return {"label": str(path), "db": path}

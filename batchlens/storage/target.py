@@ -20,19 +20,19 @@ from urllib.parse import quote, quote_plus, urlsplit
 import dlt
 from dlt.common.configuration.specs import ConnectionStringCredentials
 
-from batchlens.errors import UsageError
+from batchlens.errors import UsageError, require_database
+from batchlens.storage import KINDS
 from batchlens.storage.backend import Backend
 from batchlens.storage.duckdb_file import DuckDBFile, check_database_path
 from batchlens.storage.ducklake import DuckLake
 from batchlens.storage.postgres import AdvisoryLock, Postgres
-from batchlens.storage.server import label as _label
 
 BACKENDS: dict[str, Backend] = {
     backend.kind: backend for backend in (DuckDBFile(), Postgres(), DuckLake())
 }
-KINDS = tuple(BACKENDS)
+assert tuple(BACKENDS) == KINDS, "batchlens.storage.KINDS lists the backends in this order"
 
-__all__ = ["KINDS", "AdvisoryLock", "Target", "_label", "check_database_path", "resolve_target"]
+__all__ = ["KINDS", "AdvisoryLock", "Target", "check_database_path", "resolve_target"]
 
 
 @dataclass
@@ -66,6 +66,11 @@ class Target:
     def state_dir(self) -> Path:
         """dlt's working folder and the lock file: beside a DuckDB file; per server else."""
         return self.backend.state_dir(self)
+
+    def require_database(self) -> None:
+        """For a command that reads the history: a DuckDB file must be there already."""
+        if self.db is not None:
+            require_database(self.db)
 
     def check(self) -> None:
         self.backend.check(self)

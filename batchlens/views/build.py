@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import sqlglot.errors
 
-from batchlens.errors import BatchlensError, UsageError
+from batchlens.errors import BatchlensError, UsageError, require_database
 from batchlens.storage.dialects import (
     DUCKDB,
     POSTGRES,
@@ -225,8 +225,7 @@ def build_models(
     if isinstance(db, str | Path):
         if dialect != DUCKDB:
             raise UsageError(f"a path names a DuckDB file, not a {dialect} database: {db}")
-        if not Path(db).is_file():
-            raise UsageError(f"the database does not exist: {db}; run `batchlens extract` first")
+        require_database(db)
         with contextlib.closing(connect(Path(db))) as connection:
             return _build(connection, DUCKDB, models, str(db), overrides, only_if_changed)
     if dialect_of(db) != dialect:

@@ -82,8 +82,7 @@ order by per_model.model, prices.valid_from nulls first
 
 
 def _open(target: Target) -> Any:
-    if target.db is not None and not target.db.is_file():
-        raise UsageError(f"the database does not exist: {target.db}; run `batchlens extract` first")
+    target.require_database()
     return target.connect(read_only=True)
 
 

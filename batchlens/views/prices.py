@@ -26,8 +26,8 @@ from typing import Any
 
 import dlt
 
+from batchlens.config import SECTION
 from batchlens.errors import UsageError
-from batchlens.run.accounts import SECTION
 
 TABLE = "model_prices"
 PRICES_ENV = "BATCHLENS_PRICES"

@@ -22,11 +22,20 @@ from .settings import PAGE_LIMIT
 
 
 class BatchesApiError(Exception):
-    """The API answered, after retries, with something batchlens cannot use."""
+    """The API answered, after retries, with something batchlens cannot use.
+
+    `outcome` is the source contract's word for what a caller should do (see
+    docs/development.md, "Adding a provider"): `failed` (try again later), `refused`
+    (credentials or URL), `rejected` (the request or the gateway's configuration).
+    """
+
+    outcome = "failed"
 
 
 class ApiRefusedError(BatchesApiError):
     """401/403/404: the credentials or the URL are wrong; retrying will not help."""
+
+    outcome = "refused"
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"the API refused the request (HTTP {status}): {message}")
@@ -35,6 +44,8 @@ class ApiRefusedError(BatchesApiError):
 
 class ApiRejectedRequestError(BatchesApiError):
     """Another 4xx (400, 422, ...): the request or the gateway's configuration is wrong."""
+
+    outcome = "rejected"
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"the API rejected the request (HTTP {status}): {message}")

@@ -81,7 +81,7 @@ _NESTED_KEYS = (
 )
 _ERROR_KNOWN: KnownTree = dict.fromkeys(ERROR_FIELDS)
 
-_BATCH = pa.struct(
+BATCH_STRUCT = pa.struct(
     [(name, pa.string()) for name in STRING_FIELDS]
     + [(name, pa.int64()) for name in TIMESTAMP_FIELDS]
     + [("request_counts", _COUNTS), ("usage", _USAGE)]
@@ -118,7 +118,7 @@ def batches_table(
     keeper = keeper or FieldKeeper()
     odd: dict[int, dict[str, Any]] = {}  # row -> {field path: value as sent}
     try:
-        columns: dict[str, pa.Array] | None = _fast_columns(batches)
+        columns: dict[str, pa.Array] | None = fast_columns(batches)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         columns = None
     if columns is not None:
@@ -127,7 +127,7 @@ def batches_table(
             columns = None
     tolerant = columns is None
     if columns is None:
-        columns = _tolerant_columns(batches, odd, keeper)
+        columns = tolerant_columns(batches, odd, keeper)
         keys, nested_keys, _ = _keys(batches, nested=False)
     raw = columns["status"].to_pylist()
     columns["status"] = pa.array([map_status(s)[0] for s in raw], pa.string())
@@ -189,9 +189,9 @@ def _keys(batches: Sequence[dict], nested: bool) -> tuple[set[str], list[set[str
     return keys, found, fraction
 
 
-def _fast_columns(batches: Sequence[dict]) -> dict[str, pa.Array]:
+def fast_columns(batches: Sequence[dict]) -> dict[str, pa.Array]:
     """The whole page in one conversion; raises on any value of an unexpected type."""
-    flat = pa.Table.from_struct_array(pa.array(batches, type=_BATCH)).flatten().flatten()
+    flat = pa.Table.from_struct_array(pa.array(batches, type=BATCH_STRUCT)).flatten().flatten()
     columns: dict[str, pa.Array] = {}
     for name, column in zip(flat.column_names, flat.columns, strict=True):
         array = column.combine_chunks()
@@ -207,7 +207,7 @@ def _timestamps(seconds_or_ms: pa.Array) -> pa.Array:
     return seconds.cast(pa.timestamp("s", tz="UTC")).cast(TIMESTAMP)
 
 
-def _tolerant_columns(
+def tolerant_columns(
     batches: Sequence[dict],
     odd: dict[int, dict[str, Any]] | None = None,
     keeper: FieldKeeper | None = None,
