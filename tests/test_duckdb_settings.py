@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchlens.errors import UsageError
-from batchlens.run.extract import open_database
+from batchlens.run.pipeline import open_database
 from batchlens.storage.target import Target
 
 

@@ -184,7 +184,7 @@ def test_the_key_appears_nowhere(sim: Simulator, tmp_path: Path) -> None:
 
 def test_a_handover_killed_between_normalize_and_load_is_finished(tmp_path: Path) -> None:
     """The state a SIGKILL left once in CI: one package both in load/ and half in normalize/."""
-    from batchlens.run.extract import drop_handed_over_packages
+    from batchlens.run.pipeline import drop_handed_over_packages
 
     leftover = tmp_path / "normalize" / "extracted" / "1795727606.33"
     (leftover / "schema").mkdir(parents=True)  # new_jobs/ already deleted by dlt

@@ -13,7 +13,7 @@ from dlt.common.schema.typing import TColumnSchema
 
 from .api_client import BatchesApi
 from .extra_fields import UNEXPECTED_COLUMN, FieldKeeper
-from .files import DEFAULT_REQUESTS_MODE, FileToFetch, RequestFiles, requests_kinds
+from .files import DEFAULT_REQUESTS_MODE, RequestFiles, requests_kinds
 from .incremental import AccountProgress
 from .parallel import EarlyRequests, PagePlan, alongside, retrieve_all, segmented_pages
 from .settings import (
@@ -26,6 +26,7 @@ from .settings import (
     TIMESTAMP_FIELDS,
     USAGE_FIELDS,
 )
+from .stored import Concurrency, Stored
 from .tables import HASH_COLUMN, batches_table, content_hash, errors_table
 
 log = logging.getLogger("batchlens")
@@ -63,51 +64,27 @@ def openai_batches(
     headers: dict[str, str] | None = None,
     account: str = DEFAULT_ACCOUNT,
     full: bool = False,
-    progress: Any = None,
     requests: str = DEFAULT_REQUESTS_MODE,
-    known_files: set[str] | None = None,
-    stored_files: list[FileToFetch] | None = None,
-    retrieve_concurrency: int = 8,
-    full_segments: int = 4,
-    plan: PagePlan | None = None,
-    stored_hashes: dict[str, str] | None = None,
-    nothing_loaded: bool = False,
+    stored: Stored | None = None,
+    concurrency: Concurrency | None = None,
+    progress: Any = None,
     early: EarlyRequests | None = None,
-    open_below: list[str] | None = None,
 ) -> Any:
     """Every batch of one account. `full` re-reads every page (the weekly reconcile).
 
     `requests` (none, errors, all): which files of terminal batches to load request by
-    request; `known_files` (in the ledger) are never fetched again, `stored_files` are
-    terminal batches' files already in the destination that the ledger lacks.
-
-    `stored_hashes`: id -> `content_hash` of the batches stored; a batch the API sends
-    unchanged is not loaded again (a `--full` run then merges only what changed).
-
-    `nothing_loaded`: the tables hold no row of this account yet, so its rows are appended
-    instead of merged (one run never yields a batch twice): no staging copy and no merge,
-    the first run's largest cost in time and memory.
-
-    `retrieve_concurrency` open batches are retrieved, and files downloaded, at once (1: one
-    after another).
-    `plan`: where the run starts reading segments of the list at once, at loaded batches
-    (see `parallel.segmented_pages`); without starts the list is read from the top in one
-    pass. A `--full` run reads at most `full_segments` segments; an incremental run at most
-    `retrieve_concurrency`, as its pages stand in for retrieves. Its segments stop at the
-    plan's end, and its open batches created before `retrieve_below` are retrieved while
-    the pages are read (see `parallel.PagePlan`).
+    request. `stored`: what the destination already holds (`stored.Stored`; nothing by
+    default, which is always correct, only slower). `concurrency`: the requests in flight
+    together (`stored.Concurrency`).
 
     `early`: the requests that need no resource state are sent at once, into `early`,
     while the caller and dlt set up: the planned segments or every page of a `--full` or
-    first run, and the retrieves of `open_below`, the stored open batches created before
-    the plan's `retrieve_below`. The caller closes it when the run ends (`EarlyRequests`).
+    first run, and the retrieves of `stored.open_below`. The caller closes it when the run
+    ends (`EarlyRequests`).
     """
-    for name, value in (
-        ("retrieve_concurrency", retrieve_concurrency),
-        ("full_segments", full_segments),
-    ):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    stored = stored or Stored()
+    concurrency = concurrency or Concurrency()
+    retrieve_concurrency, full_segments = concurrency.retrieves, concurrency.full_segments
     api = BatchesApi(
         base_url,
         api_key,
@@ -120,19 +97,20 @@ def openai_batches(
         api,
         account,
         requests_kinds(requests),
-        known_files,
-        stored_files or (),
+        set(stored.known_files),
+        stored.stored_files,
         workers=retrieve_concurrency,
     )
-    plan = plan or PagePlan([])
+    plan = stored.plan
     starts = plan.starts[: (full_segments if full else retrieve_concurrency) - 1]
     # a --full run reads to the bottom, and retrieves after its pages
     plan = PagePlan(starts) if full else plan._replace(starts=starts)
+    open_below = list(stored.open_below or ())
     if early is not None:
         if plan.starts:
             pages = segmented_pages(api, plan.starts, on_page=progress, end=plan.end)
             early.start("pages", ("segments", plan.end), pages)
-        elif full or nothing_loaded:  # from the top to the bottom, whatever the state says
+        elif full or stored.nothing_loaded:  # from the top to the bottom, whatever the state
             early.start("pages", ("pages",), api.pages(on_page=progress, read_ahead=False))
         if plan.starts and plan.retrieve_below and open_below and not full:
             retrieved = retrieve_all(api, open_below, retrieve_concurrency)
@@ -144,8 +122,8 @@ def openai_batches(
         progress=progress,
         retrieve_concurrency=retrieve_concurrency,
         plan=plan,
-        stored_hashes=stored_hashes,
-        append=nothing_loaded,
+        stored_hashes=stored.hashes,
+        append=stored.nothing_loaded,
         files=files,
         early=early,
     )
