@@ -27,15 +27,14 @@ from batchlens.run.pipeline import (
     open_pipeline,
     state_dir,
 )
-from batchlens.run.plan import Reader, plan_account, row_counts
+from batchlens.run.plan import Reader, row_counts
+from batchlens.run.sources import source_of
 from batchlens.run.summary import Progress, Summary
 from batchlens.storage.target import Target
 from batchlens.views.build import build_models, check_models
 from batchlens.views.prices import Overrides
-from openai_batches import openai_batches
 from openai_batches.files import DEFAULT_REQUESTS_MODE
 from openai_batches.parallel import EarlyRequests
-from openai_batches.stored import Concurrency
 
 # what the command and the demo use from here
 __all__ = [
@@ -235,23 +234,12 @@ def _extract_one(
     started = time.monotonic()
     requests = account.requests or requests
     before = row_counts(read)
-    stored = plan_account(read, account, full, requests, parallel)
+    reader = source_of(account)
+    stored = reader.plan(read, account, full, requests, parallel)
     # The requests that do not depend on the resource state go out now: the views' check,
     # dlt's setup (and the pandas import of the first bound parameter) overlap them.
     early = EarlyRequests()
-    source = openai_batches(
-        api_key=account.api_key,
-        base_url=account.base_url,
-        provider=account.provider,
-        headers=account.headers,
-        account=account.name,
-        full=full,
-        requests=requests,
-        stored=stored,
-        concurrency=Concurrency(parallel.retrieve_concurrency, parallel.full_segments),
-        progress=progress,
-        early=early,
-    )
+    source = reader.for_account(account, full, requests, stored, parallel, progress, early)
     interrupted = False
     try:
         # DuckDB's client imports pandas at the first bound parameter (the views' check,
