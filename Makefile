@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: demo test test-slow lint format notebooks bench clean
+.PHONY: demo test test-slow lint format notebooks docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
-	$(BIN)/python -m batchlens.notebooks_build
+	$(BIN)/python -m batchlens.notebooks.build
+
+# docs/cli.md is generated from the parser; tests/unit/test_docs.py fails when it is stale.
+docs: $(STAMP)
+	$(BIN)/python -m batchlens.cli_reference --write
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,ducklake,bench]'

@@ -131,7 +131,7 @@ def build(db: Path, out: Path, paths: Sequence[Path]) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m batchlens.notebooks_build",
+        prog="python -m batchlens.notebooks.build",
         description=f"Run batchlens' notebooks against ${DB_ENV} (default: the nearest "
         "batchlens.duckdb or demo.duckdb in the working folder or above) and write them as HTML.",
     )

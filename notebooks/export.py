@@ -4,14 +4,22 @@ An installed wheel holds them as package data (read with importlib.resources), b
 user's Jupyter should open copies in a folder of theirs, where edits and outputs belong
 to them. A copy never overwrites a file that differs from the packaged one without
 `--force`: it may hold the user's work.
+
+The docs pages go along into `DIR/docs/`, because the notebooks link to them
+(`docs/metrics.md`) and the copies must stay byte for byte the packaged notebooks. In a
+checkout the same links resolve through `notebooks/docs`, a symlink to `../docs`.
 """
 
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
+from importlib.resources.abc import Traversable
+from pathlib import Path, PurePosixPath
 
 from batchlens.errors import UsageError
+
+DOCS = PurePosixPath("docs")  # where the copies' links expect the pages, beside the notebooks
+DOC_SUFFIXES = (".md", ".sql")  # the pages and the example queries they link to
 
 
 def packaged() -> dict[str, bytes]:
@@ -24,8 +32,24 @@ def packaged() -> dict[str, bytes]:
     }
 
 
+def packaged_docs() -> dict[str, bytes]:
+    """Relative path (`docs/metrics.md`, `docs/examples/x.sql`) -> content of every doc file."""
+    return dict(_doc_files(resources.files("batchlens.docs"), DOCS))
+
+
+def _doc_files(folder: Traversable, under: PurePosixPath) -> list[tuple[str, bytes]]:
+    found = []
+    for entry in folder.iterdir():
+        if entry.is_dir() and entry.name != "__pycache__":
+            found += _doc_files(entry, under / entry.name)
+        elif entry.name.endswith(DOC_SUFFIXES):
+            found.append((str(under / entry.name), entry.read_bytes()))
+    return found
+
+
 def export(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
-    """Copies every notebook into `folder`; returns (path, what happened) for each.
+    """Copies every notebook into `folder`, the docs into `folder/docs`; returns (path, what
+    happened) for each file.
 
     Checks every file before writing any, so a refusal leaves the folder as it was.
     """
@@ -34,22 +58,26 @@ def export(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
         raise UsageError("this installation of batchlens carries no notebooks")
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"not a folder: {folder}")
-    targets = {folder / name: content for name, content in sorted(notebooks.items())}
+    files = {**dict(sorted(notebooks.items())), **dict(sorted(packaged_docs().items()))}
+    targets = {folder / name: content for name, content in files.items()}
+    for parent in {path.parent for path in targets}:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"not a folder: {parent}; nothing was copied")
     different = [path for path, content in targets.items() if _differs(path, content)]
     if different and not force:
-        names = ", ".join(path.name for path in different)
+        names = ", ".join(str(path.relative_to(folder)) for path in different)
         raise UsageError(
             f"{folder} already has different {names}; nothing was copied (--force overwrites them)"
         )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create the folder {folder}: {exc.strerror}") from None
     done = []
     for path, content in targets.items():
         if path.is_file() and path.read_bytes() == content:
             done.append((path, "unchanged"))
             continue
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the folder {path.parent}: {exc.strerror}") from None
         try:
             path.write_bytes(content)
         except OSError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from doc_links import broken_links
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +69,12 @@ def test_the_wheel_alone_carries_the_whole_product(tmp_path: Path) -> None:
     assert {f"batchlens/sql/{p.relative_to(ROOT / 'sql')}"
             for p in (ROOT / "sql").rglob("*.sql")} == packaged_sql  # fmt: skip
     assert {"batchlens/notebooks/overview.ipynb", "batchlens/notebooks/failures.ipynb"} <= names
+    docs = {
+        p.relative_to(ROOT / "docs")
+        for p in (ROOT / "docs").rglob("*")
+        if p.suffix in (".md", ".sql")
+    }
+    assert {f"batchlens/docs/{p}" for p in docs} <= names  # the pages the notebooks link to
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -106,4 +113,12 @@ def test_the_wheel_alone_carries_the_whole_product(tmp_path: Path) -> None:
     assert loaded >= 300
     copied = run(str(venv / "bin" / "batchlens"), "notebooks", "nb")
     assert copied.returncode == 0, copied.stderr
-    assert sorted(p.name for p in (empty / "nb").iterdir()) == ["failures.ipynb", "overview.ipynb"]
+    assert sorted(p.name for p in (empty / "nb").iterdir()) == [
+        "docs",
+        "failures.ipynb",
+        "overview.ipynb",
+    ]
+    assert {p.relative_to(empty / "nb" / "docs") for p in (empty / "nb" / "docs").rglob("*")
+            if p.is_file()} == docs  # fmt: skip
+    for path in [*(empty / "nb").glob("*.ipynb"), *(empty / "nb" / "docs").glob("*.md")]:
+        assert broken_links(path) == [], path  # every link of the copies leads somewhere

@@ -596,7 +596,7 @@ def test_serve_forever_runs_until_sigterm() -> None:
 
 
 def test_control_endpoints_drive_a_running_simulator() -> None:
-    """The README's /_sim/ rows, over HTTP: latency, add, delete, state, history."""
+    """docs/development.md's /_sim/ rows, over HTTP: latency, add, delete, state, history."""
     with Simulator(batches=30, seed=4) as simulator:
         control = simulator.url.rsplit("/v1", 1)[0] + "/_sim/"
         auth = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}

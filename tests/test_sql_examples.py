@@ -1,4 +1,5 @@
-"""The README's SQL and the example queries (docs/examples/*.sql) run and answer sensibly.
+"""The SQL of the README and the docs pages, and the example queries (docs/examples/*.sql),
+run and answer sensibly.
 
 Against a database with the default file name, `batchlens.duckdb`, opened as any DuckDB
 client opens it, so a name that only works inside batchlens fails here.
@@ -34,6 +35,9 @@ API_KEY = "sk-test-sql-examples-0001"
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "docs" / "examples"
 README = ROOT / "README.md"
+# Where the SQL and the command lines are read from: the README and every docs page, so an
+# example that moves from one to another stays executed.
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 DUCKDB_CLI = Path(sys.executable).parent / "duckdb"  # from the duckdb-cli package
 MINUTE, HOUR = 60, 3_600
 ACTIVE = {"validating", "in_progress", "finalizing"}
@@ -180,14 +184,23 @@ def test_active_last_48_hours(loaded: tuple[Path, list[dict]]) -> None:
     assert rows[-1]["active"] == expected
 
 
-def readme_sql_blocks() -> list[str]:
-    return re.findall(r"```sql\n(.*?)```", README.read_text(), flags=re.DOTALL)
+def readme_sql_blocks(documents: list[Path] = DOCUMENTS) -> list[str]:
+    return [
+        sql
+        for document in documents
+        for sql in re.findall(r"```sql\n(.*?)```", document.read_text(), flags=re.DOTALL)
+    ]
 
 
-def readme_command_lines() -> list[list[str]]:
-    """`batchlens sql ...` and `duckdb ...` lines of the README's shell blocks, as argv."""
+def readme_command_lines(documents: list[Path] = DOCUMENTS) -> list[list[str]]:
+    """`batchlens sql ...` and `duckdb ...` lines of the documents' shell blocks, as argv."""
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL):
+    blocks = [
+        block
+        for document in documents
+        for block in re.findall(r"```sh\n(.*?)```", document.read_text(), flags=re.DOTALL)
+    ]
+    for block in blocks:
         for line in block.replace("\\\n", " ").splitlines():
             if "duckdb " not in line and "batchlens sql " not in line:
                 continue
@@ -204,6 +217,12 @@ def test_the_readme_has_sql_to_check() -> None:
     assert len(readme_sql_blocks()) >= 6
     kinds = Counter(words[0].rsplit("/", 1)[-1] for words in readme_command_lines())
     assert kinds["duckdb"] >= 3 and kinds["batchlens"] >= 2
+    # the README keeps one of each itself: a newcomer's first query is executed too
+    assert readme_sql_blocks([README])
+    assert {words[0].rsplit("/", 1)[-1] for words in readme_command_lines([README])} == {
+        "batchlens",
+        "duckdb",
+    }
 
 
 @pytest.mark.parametrize("sql", readme_sql_blocks(), ids=lambda sql: sql.split()[1][:30])
