@@ -188,7 +188,13 @@ def _check_parser(commands: Any, db_help: str, destination_help: str) -> None:
     check.add_argument("--db", help=db_help)
     check.add_argument("--destination", choices=KINDS, help=destination_help)
     rule = check.add_argument
-    rule("--stuck-hours", type=float, metavar="H", help="open in one status > H h (default 6)")
+    rule(
+        "--stuck-hours",
+        type=float,
+        metavar="H",
+        help="stalled: > H h in a status that has a threshold "
+        "(default: statuses.stuck_after_hours, finalizing 6 h)",
+    )
     rule("--expiring-hours", type=float, metavar="H", help="expires within H h (default 2)")
     rule("--max-failure-rate", type=float, metavar="R", help="failed/terminal batches (off)")
     rule("--max-request-failure-rate", type=float, metavar="R", help="failed requests (off)")
@@ -370,7 +376,7 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         settings = resolve_settings({key: getattr(args, key) for key in KEYS}, args.severity)
         target = _target(args, redact)
         with open_read_only(target, args.wait) as connection:
-            snapshot = read_snapshot(connection, target.dialect, target.label, settings.windows())
+            snapshot = read_snapshot(connection, target.dialect, target.label, settings)
         outcome = evaluate(snapshot, settings, datetime.now(UTC))
         emit(render(outcome, args.format), prometheus_registry(outcome) if prometheus else None,
              output)  # fmt: skip

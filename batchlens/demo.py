@@ -20,6 +20,7 @@ from batchlens.run.extract import Progress, run_extraction, state_dir
 from batchlens.simulator.server import Simulator
 from batchlens.storage.duckdb_connection import connect
 from batchlens.views.build import build_models
+from batchlens.views.queries import load
 
 DEMO_KEY = "sk-demo-batchlens"
 # A demo database says so in a schema of its own, which no extraction ever writes: the
@@ -37,11 +38,7 @@ def is_demo_database(db: Path) -> bool:
             raise
         return False  # not a DuckDB file: certainly not ours
     with connection:
-        (found,) = connection.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = 'about'",
-            [MARK_SCHEMA],
-        ).fetchone()
+        (found,) = connection.execute(load("demo/is_demo"), {"schema": MARK_SCHEMA}).fetchone()
     return bool(found)
 
 
@@ -56,11 +53,8 @@ def _start_afresh(db: Path) -> None:
     Path(f"{db}.wal").unlink(missing_ok=True)
     shutil.rmtree(state_dir(db), ignore_errors=True)
     with contextlib.closing(connect(db)) as connection:
-        connection.execute(f"create schema {MARK_SCHEMA}")
-        connection.execute(
-            f"create table {MARK_TABLE} as select 'written by batchlens demo' as note, "
-            "current_timestamp as created_at"
-        )
+        connection.execute(f"create schema {MARK_SCHEMA}")  # an identifier: no query file
+        connection.execute(load("demo/mark"))  # creates MARK_TABLE
 
 
 def run_demo(db: Path, batches: int = 2000) -> int:

@@ -1,8 +1,10 @@
 """What the notebooks share: one way to find the database, read the views, and plot nothing.
 
-The notebooks only read views (docs/metrics.md); nothing here defines a metric. Each query
-opens its own read-only connection and closes it at once, because a kernel left idle with
-a connection open would hold the file and make the next `batchlens extract` exit 3.
+The notebooks only read views (docs/metrics.md); nothing here defines a metric, and the
+statuses (their order, labels and colours) are the `statuses` view's. Each query opens its
+own read-only connection and closes it at once, because a kernel left idle with a
+connection open would hold the file and make the next `batchlens extract` exit 3. The
+helper's own queries are in `sql/queries/notebooks/`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from batchlens.errors import UsageError, classify
 from batchlens.storage.dialects import DUCKDB, execute
 from batchlens.storage.duckdb_connection import connect
 from batchlens.views.build import SCHEMA, discover
+from batchlens.views.queries import load
 
 DB_ENV = "BATCHLENS_DB"
 # Looked for in the working folder, then in each folder above it: Jupyter runs a notebook
@@ -34,26 +37,27 @@ DEFAULT_NAMES = ("batchlens.duckdb", "demo.duckdb")  # the CLI's default, then `
 SEARCH_UP = 2  # folders above: notebooks/ reaches a checkout's root; no further
 VIEWS = tuple(model.name for model in discover() if model.layer == "marts")
 NO_DATA = "no data yet"
-STATUSES = (  # lifecycle order, for legends and stacking
-    "validating",
-    "in_progress",
-    "finalizing",
-    "cancelling",
-    "completed",
-    "failed",
-    "expired",
-    "cancelled",
-)
-STATUS_COLORS = {
-    "validating": "#9ecae1",
-    "in_progress": "#4292c6",
-    "finalizing": "#08519c",
-    "cancelling": "#bdbdbd",
-    "completed": "#41ab5d",
-    "failed": "#d7301f",
-    "expired": "#fd8d3c",
-    "cancelled": "#737373",
-}
+
+
+def statuses() -> pd.DataFrame:
+    """The `statuses` view (status, lifecycle_order, is_open, is_active, is_terminal,
+    stuck_after_hours, label, colour), in lifecycle order.
+
+    Read from the model's own SQL in a scratch database, so that it is there before any
+    database is opened (and the same as every database's view: the model reads no table).
+    """
+    model = next(model for model in discover() if model.name == "statuses")
+    with duckdb.connect() as scratch:
+        # the model's own SQL under its own name (identifiers only): no query file for that
+        scratch.execute(f"create schema {SCHEMA}")
+        scratch.execute(f"create view {SCHEMA}.statuses as {model.sql}")
+        return scratch.execute(load("notebooks/statuses")).df()
+
+
+_STATUSES = statuses()
+STATUSES = tuple(_STATUSES["status"])  # lifecycle order, for legends and stacking
+STATUS_COLORS = dict(zip(_STATUSES["status"], _STATUSES["colour"], strict=True))
+STATUS_LABELS = dict(zip(_STATUSES["status"], _STATUSES["label"], strict=True))
 
 
 class NoDataError(UsageError):
@@ -122,7 +126,7 @@ class Database:
 
     def as_of(self) -> pd.Timestamp:
         """The "as of" every view uses: the start of the latest extraction."""
-        return self.df(f"select as_of from {SCHEMA}.as_of")["as_of"].iloc[0]
+        return self.df(load("notebooks/as_of"))["as_of"].iloc[0]
 
 
 # PostgreSQL type oids -> the pandas dtype DuckDB's `.df()` gives the same column
@@ -197,13 +201,7 @@ def open_db(path: Path | str | None = None, destination: str | None = None) -> D
     hint = f"run `make demo`, or set {DB_ENV} to a database that `batchlens extract` filled"
     if target.db is not None and not target.db.is_file():
         raise NoDataError(f"There is no database at {where}: {hint}.")
-    found = set(
-        db.df(
-            "select table_name from information_schema.tables "
-            "where table_schema = $schema and table_type = 'VIEW'",
-            schema=SCHEMA,
-        )["table_name"]
-    )
+    found = set(db.df(load("notebooks/views"), schema=SCHEMA)["table_name"])
     missing = [view for view in VIEWS if view not in found]
     if missing:
         which = "" if len(missing) == len(VIEWS) else f" ({', '.join(missing)} missing)"
@@ -211,7 +209,7 @@ def open_db(path: Path | str | None = None, destination: str | None = None) -> D
             f"The database {where} has no batchlens views{which}: run "
             f"`batchlens models` on it after an extraction."
         )
-    batches = int(db.df(f"select count(*) as n from {SCHEMA}.batch_facts")["n"].iloc[0])
+    batches = int(db.df(load("notebooks/batch_count"))["n"].iloc[0])
     if not batches:
         raise NoDataError(
             f"The database {where} holds no batches yet: run `batchlens extract` into it "
@@ -222,10 +220,7 @@ def open_db(path: Path | str | None = None, destination: str | None = None) -> D
 
 def describe(db: Database) -> str:
     """One line for the top of a notebook: which database, as of when, what it holds."""
-    (row,) = db.df(
-        f"select count(*) as batches, min(created_at) as first, max(created_at) as last "
-        f"from {SCHEMA}.batch_facts"
-    ).itertuples()
+    (row,) = db.df(load("notebooks/describe")).itertuples()
     return (
         f"{db.path}: {row.batches} batches created {row.first:%Y-%m-%d %H:%M} to "
         f"{row.last:%Y-%m-%d %H:%M} UTC, as of {db.as_of():%Y-%m-%d %H:%M} UTC"
@@ -248,7 +243,8 @@ def stacked_bars(ax: Axes, wide: pd.DataFrame, width_days: float = 1.0) -> None:
     for column in wide.columns:
         values = wide[column].fillna(0).astype(float)
         color = STATUS_COLORS.get(str(column))
-        ax.bar(wide.index, values, bottom=bottom, width=width_days, label=column, color=color)
+        label = STATUS_LABELS.get(str(column), column)
+        ax.bar(wide.index, values, bottom=bottom, width=width_days, label=label, color=color)
         bottom = bottom + values
     legend_outside(ax)
     date_axis(ax)
@@ -279,7 +275,9 @@ def strip_plot(ax: Axes, frame: pd.DataFrame, category: str, value: str, order: 
 def status_legend(statuses: pd.Series, *, overdue: bool = False) -> list[Patch]:
     """Legend entries for the statuses present, in lifecycle order; `overdue`: hatched bars."""
     present = set(statuses)
-    handles = [Patch(color=STATUS_COLORS[s], label=s) for s in STATUSES if s in present]
+    handles = [
+        Patch(color=STATUS_COLORS[s], label=STATUS_LABELS[s]) for s in STATUSES if s in present
+    ]
     if overdue:
         handles.append(Patch(facecolor="white", edgecolor="black", hatch="//", label="overdue"))
     return handles

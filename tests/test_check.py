@@ -41,6 +41,9 @@ OPEN = ("validating", "in_progress", "finalizing", "cancelling")
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 SINCE = {"validating": "created_at", "in_progress": "in_progress_at",
          "finalizing": "finalizing_at", "cancelling": "cancelling_at"}  # fmt: skip
+# What stalls: only a status with a threshold (statuses.stuck_after_hours), finalizing after
+# 6 h; --stuck-hours replaces that threshold and gives the other statuses none.
+STALLS = ("finalizing",)
 # label=value[UOM];[warn];[crit];[min];[max] (Nagios plugin development guidelines)
 PERF_ITEM = re.compile(
     r"^(?P<label>[^='\s]+)=(?P<value>U|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)(?P<unit>s|%|B|c)?"
@@ -55,6 +58,12 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict],
     with Simulator(batches=700, seed=29, now=int(time.time()) - 10, api_key=KEY) as sim:
         # a spike: eight batches rejected at validation a second after they were created
         sim.add_batches(8, scenario="failed_validation", failed_at=sim.clock + 1)
+        # finalizing for 20 h: stalled at 6 h (the statuses' threshold) and 10 h, not at 30 h
+        sim.add_batches(
+            1, scenario="slow_finalizing", created_at=sim.clock - 22 * HOUR,
+            in_progress_at=sim.clock - 21 * HOUR, finalizing_at=sim.clock - 20 * HOUR,
+            completed_at=sim.clock + DAY,
+        )  # fmt: skip
         sim.advance(2)
         run_extraction(db, Account(name="default", base_url=sim.url, api_key=KEY))
         visible = sim.visible()
@@ -77,10 +86,12 @@ def copy(history: tuple[Path, list[dict], float], tmp_path: Path) -> Path:
 
 
 def stuck(visible: list[dict], as_of: float, hours: float) -> set[str]:
+    """The batches `open_batches.is_stalled` names at a threshold of `hours`."""
     return {
         b["id"]
         for b in visible
-        if b["status"] in OPEN and as_of - (b[SINCE[b["status"]]] or b["created_at"]) > hours * HOUR
+        if b["status"] in STALLS
+        and as_of - (b[SINCE[b["status"]]] or b["created_at"]) > hours * HOUR
     }
 
 
@@ -564,6 +575,11 @@ def test_check_while_an_extraction_writes(history, check, copy: Path) -> None:
 
 def _snapshot(**changes: Any) -> Snapshot:
     as_of = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    stalled = [
+        {"batch_id": f"batch_{account}", "account": account, "status": "finalizing",
+         "hours_in_status": 8.0, "stuck_after_hours": 6.0}
+        for account in ("a", "b")
+    ]  # fmt: skip
     base = {
         "as_of": as_of,
         "accounts": ["a", "b"],
@@ -579,6 +595,8 @@ def _snapshot(**changes: Any) -> Snapshot:
                           "request_failed": 10, "failure_rate": 1.0,
                           "request_failure_rate": 1.0}]},
         "last_extractions": {"a": as_of, "b": as_of - timedelta(hours=5)},
+        # what check/stalled.sql selects: at the statuses' 6 h both, at b's 12 h neither
+        "stalled": {None: stalled, 12.0: []},
     }  # fmt: skip
     return Snapshot(**{**base, **changes})
 

@@ -108,8 +108,8 @@ def test_every_column_is_documented_once_and_every_documented_column_exists(
 
 
 def test_the_statuses_view_agrees_with_the_loader_and_the_notebooks() -> None:
-    """The loader (which batches stay open) and the notebooks (legend order) keep their own
-    lists in Python; they must say what the `statuses` view says."""
+    """The loader (which batches stay open) keeps its own lists in Python; they must say what
+    the `statuses` view says. The notebooks' legend order is read from the view itself."""
     with duckdb.connect() as connection:
         rows = connection.execute((sql_dir() / "marts" / "statuses.sql").read_text()).fetchall()
     order = {status: lifecycle_order for status, lifecycle_order, *_ in rows}

@@ -421,6 +421,46 @@ def expected_rates_trailing(facts: list[dict], as_of: datetime) -> list[dict]:
     return rows
 
 
+def expected_rates_day_total(facts: list[dict]) -> list[dict]:
+    """Every account, endpoint and model of a creation day together."""
+    return expected_rates_by(facts, period_start=lambda f: f["created_day"])
+
+
+def expected_rates_since(facts: list[dict]) -> list[dict]:
+    """Per account and creation instant: its terminal batches created at or after it."""
+    rows = []
+    for account in sorted({f["account"] for f in facts}):
+        mine = [f for f in facts if f["account"] == account and f["is_terminal"]]
+        for at in sorted({f["created_at"] for f in mine}):
+            members = [f for f in mine if f["created_at"] >= at]
+            rows.append(
+                {"account": account, "first_created_at": at, "period_start": at.date(),
+                 **rate_counts(members)}
+            )  # fmt: skip
+    return rows
+
+
+def expected_rates_label(facts: list[dict], as_of: datetime) -> list[dict]:
+    """Per metadata key (None: every batch), value and creation day: the terminal batches
+    of every account with that value, created from that day to as of's day."""
+    as_of_day = as_of.astimezone(UTC).date()
+    ended = [f for f in facts if f["is_terminal"] and f["created_day"] <= as_of_day]
+    keys = sorted({key for f in facts for key in (f["metadata"] or {})})
+    rows = []
+    for key in [*keys, None]:
+        groups: dict[Any, list[dict]] = defaultdict(list)
+        for f in ended:
+            groups[None if key is None else (f["metadata"] or {}).get(key)].append(f)
+        for value, members in groups.items():
+            for day in sorted({f["created_day"] for f in members}):
+                later = [f for f in members if f["created_day"] >= day]
+                rows.append(
+                    {"label_key": key, "label_value": value, "period_start": day,
+                     **rate_counts(later)}
+                )  # fmt: skip
+    return rows
+
+
 def expected_duration_stats(facts: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for f in facts:
@@ -685,6 +725,56 @@ def test_failure_rates_trailing(
     assert_rows_equal(golden["failure_rates_trailing"], expected, ("account", "days"))
 
 
+# The grains of failure_rates no view selects (the report's, the page's and check's queries
+# do): the key columns each grain has, the rest of the keys NULL.
+GRAIN_KEYS = {
+    "day_total": ("period_start",),
+    "since": ("account", "first_created_at", "period_start"),
+    "label": ("label_key", "label_value", "period_start"),
+}
+RATE_COLUMNS = (
+    "terminal", "completed", "failed", "expired", "cancelled", "failure_rate", "expired_rate",
+    "cancelled_rate", "request_total", "request_failed", "request_failure_rate",
+)  # fmt: skip
+KEY_COLUMNS = (
+    "period_start", "days", "account", "endpoint", "model", "first_created_at", "label_key",
+    "label_value",
+)  # fmt: skip
+
+
+def grain_rows(db: Path, grain: str) -> list[dict]:
+    """The rows of one grain of failure_rates: its keys and counts; the other keys NULL."""
+    with duckdb.connect(str(db), read_only=True) as connection:
+        connection.execute("set TimeZone = 'UTC'")
+        cursor = connection.execute(
+            "select * from openai_batches.failure_rates where grain = $grain", {"grain": grain}
+        )
+        names = [column[0] for column in cursor.description]
+        found = [dict(zip(names, map(_utc, row), strict=True)) for row in cursor.fetchall()]
+    keys = GRAIN_KEYS[grain]
+    assert all(row[name] is None for row in found for name in KEY_COLUMNS if name not in keys)
+    return [{name: row[name] for name in (*keys, *RATE_COLUMNS)} for row in found]
+
+
+def test_failure_rates_day_total(golden_db: Path, facts: list[dict]) -> None:
+    expected = expected_rates_day_total(facts)
+    assert_rows_equal(grain_rows(golden_db, "day_total"), expected, ("period_start",))
+
+
+def test_failure_rates_since(golden_db: Path, facts: list[dict]) -> None:
+    expected = expected_rates_since(facts)
+    key = ("account", "first_created_at")
+    assert_rows_equal(grain_rows(golden_db, "since"), expected, key)
+
+
+def test_failure_rates_label(golden_db: Path, facts: list[dict]) -> None:
+    expected = expected_rates_label(facts, recorded_as_of(golden_db))
+    assert {row["label_key"] for row in expected} == {"owner", "project", None}
+    assert any(row["label_value"] is None for row in expected if row["label_key"])  # legacy
+    key = ("label_key", "label_value", "period_start")
+    assert_rows_equal(grain_rows(golden_db, "label"), expected, key)
+
+
 def test_statuses(golden: dict[str, list[dict]]) -> None:
     rows = {r["status"]: r for r in golden["statuses"]}
     assert [s for s, r in sorted(rows.items(), key=lambda i: i[1]["lifecycle_order"])] == [
@@ -696,6 +786,10 @@ def test_statuses(golden: dict[str, list[dict]]) -> None:
     assert {s: r["stuck_after_hours"] for s, r in rows.items() if r["stuck_after_hours"]} == {
         "finalizing": 6.0
     }
+    assert {s: r["label"] for s, r in rows.items() if r["label"] != s} == {
+        "in_progress": "in progress"
+    }
+    assert len({r["colour"] for r in rows.values()}) == len(rows)
 
 
 def test_duration_stats_daily(golden: dict[str, list[dict]], facts: list[dict]) -> None:
@@ -746,7 +840,10 @@ def test_open_batches(golden: dict[str, list[dict]], facts: list[dict], golden_d
 
 
 def test_as_of_is_the_latest_extraction(golden: dict[str, list[dict]], golden_db: Path) -> None:
-    assert golden["as_of"] == [{"as_of": recorded_as_of(golden_db), "as_of_source": "extraction"}]
+    as_of = recorded_as_of(golden_db)
+    assert golden["as_of"] == [
+        {"as_of": as_of, "as_of_source": "extraction", "as_of_day": as_of.date()}
+    ]
 
 
 def test_views_do_not_depend_on_the_session_time_zone(golden_db: Path) -> None:
@@ -1054,7 +1151,13 @@ def test_as_of_falls_back_to_the_latest_timestamp_without_extractions(tmp_path: 
     got = views(db)
     latest = max(b[k] for b in history for k in ("created_at", *STAGES) if b[k] is not None)
     assert latest == T0 + HOUR + 3 * DAY  # batch_slow_finalizing's completion
-    assert got["as_of"] == [{"as_of": ts(latest), "as_of_source": "latest_batch_timestamp"}]
+    assert got["as_of"] == [
+        {
+            "as_of": ts(latest),
+            "as_of_source": "latest_batch_timestamp",
+            "as_of_day": ts(latest).date(),
+        }
+    ]
     stuck = {r["batch_id"]: r for r in got["open_batches"]}["batch_stuck_validating"]
     assert stuck["hours_in_status"] == pytest.approx((latest - (T0 + 7 * HOUR)) / 3600)
 

@@ -45,7 +45,9 @@ if postgres_bin() is None:
         allow_module_level=True,
     )
 
-VIEWS = sorted(PUBLIC_VIEWS | {"as_of", "model_prices"})
+# failure_rates too: its grains no view selects (day_total, since, label) are what the
+# page, `check` and `report --by` read
+VIEWS = sorted(PUBLIC_VIEWS | {"as_of", "model_prices", "failure_rates"})
 REQUEST_FILE_VIEWS = {"request_errors", "request_error_codes_daily"}
 # information_schema's type names on each side for the same type
 PG_TYPES = {
@@ -254,6 +256,18 @@ def test_report_is_the_same_on_both(golden: Pair, simulated: Pair, days: int) ->
         assert (pg_report["durations"] and pg_report["error_codes"]) or days == 30
 
 
+def test_report_by_label_is_the_same_on_both(golden: Pair, simulated: Pair) -> None:
+    """`--by metadata.KEY`: the label grain (json_each on both) for a key some batches
+    carry, and for a key none does (every batch in one group)."""
+    for pair in (golden, simulated):
+        for key in ("metadata.owner", "metadata.nobody_sets_this"):
+            with pair.duckdb() as duck, pair.postgres() as pg:
+                duck_by = json.loads(to_json(collect_from(duck, "duckdb", 3_650, "db", key)))
+                pg_by = json.loads(to_json(collect_from(pg, POSTGRES, 3_650, "db", key)))
+            assert_same(duck_by["by"], pg_by["by"], key)
+            assert any(row["failure_rate"] is not None for row in pg_by["by"]["rows"]), key
+
+
 def test_views_do_not_depend_on_the_session_time_zone(golden: Pair) -> None:
     with golden.postgres() as pg:
         utc = {name: view(pg, POSTGRES, name) for name in VIEWS}
@@ -427,10 +441,10 @@ def test_html_page_charts_other_views_the_same_on_both(golden: Pair) -> None:
     assert pg_page == duck_page
 
 
-def test_the_readme_query_by_metadata_runs_verbatim_on_both(golden: Pair) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    match = re.search(r"```sql\n(-- batches and failure rate per owner.*?)```", readme, re.S)
-    assert match, "the README's metadata example is gone"
+def test_the_docs_query_by_metadata_runs_verbatim_on_both(golden: Pair) -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "sql.md").read_text()
+    match = re.search(r"```sql\n(-- batches and failure rate per owner.*?)```", page, re.S)
+    assert match, "docs/sql.md's metadata example is gone"
     with golden.duckdb() as duck, golden.postgres() as pg:
         duck_rows = duck.execute(match[1]).fetchall()
         with pg.cursor() as cursor:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from batchlens.check.rules import (
-    OPEN_STATUSES,
     RULES,
     UNKNOWN,
     Finding,
@@ -254,11 +253,15 @@ def prometheus_registry(outcome: Outcome) -> Any:
         open_batches.labels(row["account"], row["status"]).set(row["batches"])
         if row["batches"] and row["oldest_age_s"] is not None:
             oldest.labels(row["account"], row["status"]).set(row["oldest_age_s"])
-    stuck = gauge("stuck_batches", "open batches in one status longer than stuck_hours",
-                  ("account", "status"))  # fmt: skip
+    stuck = gauge(
+        "stuck_batches",
+        "open batches stalled in their status (open_batches.is_stalled; stuck_hours overrides "
+        "the statuses' thresholds)",
+        ("account", "status"),
+    )
     stuck_counts = Counter((f.account, f.status) for f in outcome.findings if f.rule == "stuck")
     for account in snapshot.accounts:
-        for status in OPEN_STATUSES:
+        for status in snapshot.open_statuses:
             stuck.labels(account, status).set(stuck_counts[(account, status)])
 
     terminal = gauge("window_terminal_batches", "terminal batches created in the window",

@@ -1,9 +1,11 @@
 """`batchlens check`'s rules: a snapshot of the views in, findings and a status out.
 
-Pure functions over the rows `check_data` read, so every rule is tested without a
-database. Thresholds compare with the views' own numbers (`hours_in_status`, the rates'
-counts); the one clock read is the extraction's age, which is the point of that rule:
-when cron stops extracting, "as of" stops moving and only the clock can tell.
+Pure functions over the rows `snapshot` read, so every rule is tested without a database.
+What is stuck, overdue or failing is the views' to say (`open_batches.is_stalled` and
+`is_overdue`, `failure_rates`): a rule only names the rows its query selected, or compares
+a view's number with a threshold that has no meaning in the views (a rate's maximum, the
+hours before expiry). The one clock read is the extraction's age, which is the point of
+that rule: when cron stops extracting, "as of" stops moving and only the clock can tell.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from batchlens.errors import BatchlensError
 from openai_batches.settings import DEFAULT_ACCOUNT
 
 # The monitoring-plugin convention (Nagios, Icinga, Sensu, Zabbix): the exit status is the state.
@@ -22,16 +25,17 @@ SEVERITIES = {"warning": WARNING, "critical": CRITICAL, "off": None}
 
 # Rule id -> default severity, in the order findings are listed.
 RULES: dict[str, str] = {
-    "stuck": "critical",  # an open batch in one status longer than stuck_hours
-    "overdue": "critical",  # still open after its expires_at
+    # open_batches.is_stalled: longer in its status than the status's stuck_after_hours
+    # (statuses: 6 h of finalizing), or than stuck_hours where it overrides that threshold
+    "stuck": "critical",
+    "overdue": "critical",  # open_batches.is_overdue: still open after its expires_at
     "expiring": "warning",  # open, expires_at within expiring_hours
-    "failure_rate": "critical",  # failed / terminal batches created in the window
-    "request_failure_rate": "warning",  # failed / all requests of those batches
+    "failure_rate": "critical",  # failure_rates' failure_rate of the window's batches
+    "request_failure_rate": "warning",  # failure_rates' request_failure_rate of them
     "extract_age": "critical",  # the newest successful extraction is too old: cron is broken
     "error_file_expiring": "warning",  # an undownloaded error file is deleted within a day
     "daily_cost": "warning",  # spend of the current UTC day above the budget
 }
-OPEN_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
 # OpenAI deletes a batch's files 30 days after they are written (the end of the batch).
 FILE_RETENTION_HOURS = 30 * 24
 FILE_HORIZON_HOURS = 24  # an undownloaded error file within a day of deletion is a finding
@@ -49,13 +53,21 @@ class Snapshot:
     last_extractions: dict[str, datetime]
     error_files: list[dict[str, Any]] | None = None  # None: no `batch_files` table
     daily_costs: list[dict[str, Any]] | None = None  # None: no `costs_daily` view
+    # stuck_hours (None: the statuses' own thresholds) -> the open batches stalled at it
+    stalled: dict[float | None, list[dict[str, Any]]] = field(default_factory=lambda: {None: []})
+    open_statuses: list[str] = field(default_factory=list)  # `statuses`, lifecycle order
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """One account's rules; None switches a rule off. Minutes for the extraction age."""
+    """One account's rules; None switches a rule off. Minutes for the extraction age.
 
-    stuck_hours: float = 6.0
+    `stuck_hours` is the exception: None keeps each status's own threshold
+    (`statuses.stuck_after_hours`); a number replaces the threshold of every status that
+    has one, and a status without one still never stalls.
+    """
+
+    stuck_hours: float | None = None
     expiring_hours: float = 2.0
     max_failure_rate: float | None = None
     max_request_failure_rate: float | None = None
@@ -79,6 +91,10 @@ class Settings:
     def windows(self) -> set[float]:
         """The failure-rate windows (hours) some account uses."""
         return {t.window_hours for t in self.accounts.values()} | {self.default.window_hours}
+
+    def stuck_thresholds(self) -> set[float | None]:
+        """The `stuck_hours` some account uses (None: the statuses' own thresholds)."""
+        return {t.stuck_hours for t in self.accounts.values()} | {self.default.stuck_hours}
 
 
 @dataclass(frozen=True)
@@ -131,7 +147,7 @@ def evaluate(snapshot: Snapshot, settings: Settings, now: datetime) -> Outcome:
     for account in snapshot.accounts or [DEFAULT_ACCOUNT]:
         limits = settings.for_account(account)
         rows = [row for row in snapshot.open_batches if row["account"] == account]
-        findings += _stuck(account, rows, limits)
+        findings += _stuck(account, snapshot, limits)
         findings += _expiry(account, rows, limits)
         findings += _rates(account, snapshot, limits)
         last = snapshot.last_extractions.get(account)
@@ -152,17 +168,23 @@ def _finding(limits: Thresholds, rule: str, account: str, **fields: Any) -> list
     return [Finding(rule=rule, severity=severity, account=account, **fields)]
 
 
-def _stuck(account: str, rows: list[dict[str, Any]], limits: Thresholds) -> list[Finding]:
+def _stuck(account: str, snapshot: Snapshot, limits: Thresholds) -> list[Finding]:
+    """The account's batches `check/stalled.sql` found stalled at its threshold."""
+    if limits.stuck_hours not in snapshot.stalled:
+        raise BatchlensError(
+            f"the snapshot was read without stuck_hours = {limits.stuck_hours}: pass the "
+            "check's settings to read_snapshot"
+        )
     found = []
-    for row in rows:
-        hours = row["hours_in_status"]
-        if hours is not None and hours > limits.stuck_hours:
-            found += _finding(
-                limits, "stuck", account,
-                batch_id=row["batch_id"], status=row["status"], hours=hours,
-                value=hours, threshold=limits.stuck_hours,
-                message=f"{row['status']} for {hours:.1f} h (> {limits.stuck_hours:g} h)",
-            )  # fmt: skip
+    for row in snapshot.stalled[limits.stuck_hours]:
+        if row["account"] != account:
+            continue
+        hours, threshold = row["hours_in_status"], row["stuck_after_hours"]
+        found += _finding(
+            limits, "stuck", account,
+            batch_id=row["batch_id"], status=row["status"], hours=hours, value=hours,
+            threshold=threshold, message=f"{row['status']} for {hours:.1f} h (> {threshold:g} h)",
+        )  # fmt: skip
     return found
 
 

@@ -32,7 +32,9 @@ def _not_negative(value: float) -> bool:
     return value >= 0
 
 
-# key -> (type, valid?, what a valid value is)
+# key -> (type, valid?, what a valid value is). Unset, `stuck_hours` keeps each status's own
+# threshold (`statuses.stuck_after_hours`); set, it replaces the threshold of every status
+# that has one (check/stalled.sql), and a status without one still never stalls.
 KEYS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
     "stuck_hours": (float, _positive, "a number of hours > 0"),
     "expiring_hours": (float, _not_negative, "a number of hours >= 0"),

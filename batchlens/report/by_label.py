@@ -1,8 +1,9 @@
 """`batchlens report --by metadata.KEY`: the window's batches grouped by one metadata label.
 
 Teams put owner, project or customer in a batch's `metadata`; `batch_facts.metadata` carries
-it as JSON. The counts come from the view's own status and `is_terminal`; the failure rate
-is failed over terminal, as in `failure_rates_daily`, summed before it is divided.
+it as JSON. The query (`sql/queries/report/by_label.sql`) counts the window's batches per
+value; how the terminal ones ended and their failure rate are `failure_rates`' `label`
+grain, the rate defined where every other rate is.
 """
 
 from __future__ import annotations
@@ -10,32 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from batchlens.errors import UsageError
-from batchlens.views.build import SCHEMA
 
 PREFIX = "metadata."
-
-BY_METADATA = f"""
-select
-    facts.metadata ->> $key as value,
-    count(*) as batches,
-    count(*) filter (where not facts.is_terminal) as open,
-    count(*) filter (where facts.is_terminal) as terminal,
-    count(*) filter (where facts.status = 'completed') as completed,
-    count(*) filter (where facts.status = 'failed') as failed,
-    count(*) filter (where facts.status = 'expired') as expired,
-    cast(count(*) filter (where facts.status = 'failed') as double)
-    / nullif(count(*) filter (where facts.is_terminal), 0) as failure_rate,
-    cast(coalesce(sum(facts.total_tokens), 0) as bigint) as total_tokens
-from {SCHEMA}.batch_lifecycle as facts
-cross join (
-    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
-) as as_of
-where
-    facts.created_day > as_of.as_of_day - $days
-    and facts.created_day <= as_of.as_of_day
-group by facts.metadata ->> $key
-order by batches desc, value asc nulls last
-"""
 
 
 def metadata_key(by: str) -> str:
@@ -49,5 +26,6 @@ def metadata_key(by: str) -> str:
 
 
 def by_metadata(run: Any, key: str, days: int) -> list[dict]:
-    """One row per value of `metadata[key]` (None: batches without it), most batches first."""
-    return run(BY_METADATA, key=key, days=days)
+    """One row per value of `metadata[key]` (None: batches without it), most batches first;
+    `run(name, **params)` runs the report's query `name`."""
+    return run("by_label", key=key, days=days)

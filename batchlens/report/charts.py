@@ -5,8 +5,10 @@ from disk, from a static server or as an e-mail attachment, and a browser has no
 run (so nothing to fail). Text stays text (`svg.fonttype` none), which keeps a chart at a
 few kilobytes, and ids come from a fixed salt per chart, so the same data gives the same
 bytes. Every function takes rows the views produced and only draws them: no metric is
-computed here. Labels are plain text (mathtext off), so a model named `$x$` draws as is;
-matplotlib's SVG writer escapes every string it writes.
+computed here, and a status's label and colour come with its rows from the `statuses` view
+(one colour-blind-safe palette for the page and the notebooks). Labels are plain text
+(mathtext off), so a model named `$x$` draws as is; matplotlib's SVG writer escapes every
+string it writes.
 """
 
 from __future__ import annotations
@@ -40,16 +42,8 @@ STYLE = {
     "legend.fontsize": 11,
     "path.simplify": True,
 }
-# Colour-blind-safe (Okabe-Ito), and the same colour means the same outcome everywhere.
-OUTCOME_COLOURS = {
-    "completed": "#009E73",
-    "failed": "#D55E00",
-    "expired": "#E69F00",
-    "cancelled": "#999999",
-}
-# The active statuses, light to dark as a batch moves along; a status word the page does
-# not know gets a colour from PALETTE.
-STATUS_COLOURS = {"validating": "#56B4E9", "in_progress": "#0072B2", "finalizing": "#CC79A7"}
+# Colour-blind-safe (Okabe-Ito), like the statuses' colours (`statuses.colour`), for the
+# series that are not statuses (models, error codes, quantiles).
 ACCOUNT_COLOURS = ("#000000", "#D55E00", "#E69F00", "#009E73")  # outlines over the stack
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
            "#000000", "#999999")  # fmt: skip
@@ -117,10 +111,12 @@ def draw(name: str, build: Any, *args: Any) -> str:
 def active_hourly_by_status(
     figure: Figure, ax: Any, rows: list[dict], accounts_rows: list[dict], days: int
 ) -> None:
-    """Rows: hour, status, batches, summed over accounts and ordered by the lifecycle (from
-    `active_batches_hourly_by_status`); `accounts_rows`: hour, account, active (from
-    `active_batches_hourly`), drawn as one outline per account when there are several."""
+    """Rows: hour, status, label, colour, batches, summed over accounts and ordered by the
+    lifecycle (from `active_batches_hourly_by_status` and `statuses`); `accounts_rows`:
+    hour, account, active (from `active_batches_hourly`), drawn as one outline per account
+    when there are several."""
     statuses = list(dict.fromkeys(row["status"] for row in rows))
+    looks = {row["status"]: (row["label"], row["colour"]) for row in rows}
     hours = sorted({row["hour"] for row in rows})
     # each value holds until the next hour mark: stairs, a few paths for a year of hours
     edges = [date2num(hour) for hour in hours] + [date2num(hours[-1]) + 1 / 24]
@@ -134,11 +130,9 @@ def active_hourly_by_status(
     # painted from the top layer down, each filled from 0 over the one above: a band per
     # status, with half the points of bands drawn between two outlines (a year is 8,760 h)
     for index in reversed(range(len(statuses))):
-        status = statuses[index]
-        colour = STATUS_COLOURS.get(status, PALETTE[index % len(PALETTE)])
+        label, colour = looks[statuses[index]]
         values, steps = _runs(tops[index], edges)
-        label = _label(status.replace("_", " "))
-        ax.stairs(values, steps, baseline=0, fill=True, color=colour, label=label)
+        ax.stairs(values, steps, baseline=0, fill=True, color=colour, label=_label(label))
     accounts = sorted({row["account"] for row in accounts_rows})
     if len(accounts) > 1:
         for index, account in enumerate(accounts):
@@ -178,10 +172,13 @@ def _runs(values: list[float], edges: list[float]) -> tuple[list[float], list[fl
     return kept_values, kept_edges
 
 
-def outcomes_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> None:
-    """Rows: day, completed, failed, expired, cancelled, failure_rate (`failure_rates_daily`)."""
-    _stacked_stairs(ax, rows, [(outcome, outcome, colour) for outcome, colour in
-                               OUTCOME_COLOURS.items()])  # fmt: skip
+def outcomes_daily(
+    figure: Figure, ax: Any, rows: list[dict], outcomes: list[dict], days: int
+) -> None:
+    """Rows: day, a count per terminal status, failure_rate (`failure_rates`' `day_total`);
+    `outcomes`: status, label, colour of the terminal statuses, stacked in their order."""
+    series = [(row["status"], row["label"], row["colour"]) for row in outcomes]
+    _stacked_stairs(ax, rows, series)
     _title(ax, f"Terminal batches per day by outcome, and the failure rate, last {days} d")
     ax.set_ylabel("terminal batches per day")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))

@@ -1,9 +1,10 @@
 """`batchlens failed-requests BATCH_ID`: one batch's failed requests, to build a retry file from.
 
-It reads the views only (`stg_batches`, `stg_batch_files`, `request_errors`): which requests
-failed and with which code is defined there. A batch it cannot answer for (unknown, still
-running, its error file not loaded or gone) is an error with exit code 4, like the API's
-404, with one sentence saying why.
+It reads the views only (`stg_batches`, `stg_batch_files`, `request_errors`, `statuses`, by
+the queries of `sql/queries/failed_requests/`): which requests failed and with which code
+is defined there, and whether a status is terminal is the `statuses` view's to say. A batch
+it cannot answer for (unknown, still running, its error file not loaded or gone) is an
+error with exit code 4, like the API's 404, with one sentence saying why.
 """
 
 from __future__ import annotations
@@ -15,34 +16,13 @@ import re
 from typing import Any
 
 from batchlens.errors import REFUSED, BatchlensError, UsageError
-from batchlens.storage.dialects import rows
 from batchlens.views.build import SCHEMA
+from batchlens.views.queries import read
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("custom_id", "error_code", "status_code", "error_type", "error_message")
-TERMINAL = ("completed", "failed", "expired", "cancelled")
 # C0 and C1 control characters but tab: what could drive a terminal if printed raw
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-BATCH = f"""
-select account, status, error_file_id
-from {SCHEMA}.stg_batches
-where batch_id = $batch_id
-order by account
-"""
-
-ERROR_FILE = f"""
-select state
-from {SCHEMA}.stg_batch_files
-where account = $account and file_id = $file_id
-"""
-
-FAILED = f"""
-select {", ".join(COLUMNS)}
-from {SCHEMA}.request_errors
-where account = $account and batch_id = $batch_id
-order by custom_id
-"""
 
 
 class UnknownBatchError(BatchlensError):
@@ -54,36 +34,40 @@ class UnknownBatchError(BatchlensError):
 def failed_requests(connection: Any, dialect: str, batch_id: str) -> list[dict]:
     """The failed requests of `batch_id` (every account that has it), by custom_id."""
     _require_views(connection, dialect)
-    _, batches = rows(connection, dialect, BATCH, {"batch_id": batch_id})
+    batches = read(connection, dialect, "failed_requests/batch", batch_id=batch_id)
     if not batches:
         raise UnknownBatchError(
             f"batch {batch_id!r} is not in the database; run `batchlens extract` first"
         )
     found: list[dict] = []
-    for account, status, error_file_id in batches:
-        if status not in TERMINAL:
+    for batch in batches:
+        account, error_file_id = batch["account"], batch["error_file_id"]
+        if not batch["is_terminal"]:
             raise UnknownBatchError(
-                f"batch {batch_id} is still {status}: its error file does not exist yet"
+                f"batch {batch_id} is still {batch['status']}: its error file does not exist yet"
             )
         if error_file_id is None:
             continue  # no request failed: nothing to list
-        _, state = rows(
-            connection, dialect, ERROR_FILE, {"account": account, "file_id": error_file_id}
+        state = read(
+            connection,
+            dialect,
+            "failed_requests/error_file",
+            account=account,
+            file_id=error_file_id,
         )
         if not state:
             raise UnknownBatchError(
                 f"the error file {error_file_id} of batch {batch_id} is not loaded; run "
                 "`batchlens extract` (with --requests errors, the default, or all)"
             )
-        if state[0][0] != "loaded":
+        if state[0]["state"] != "loaded":
             raise UnknownBatchError(
-                f"the error file {error_file_id} of batch {batch_id} is {state[0][0]}: "
+                f"the error file {error_file_id} of batch {batch_id} is {state[0]['state']}: "
                 "the API no longer serves it, so its failed requests are unknown"
             )
-        names, failed = rows(
-            connection, dialect, FAILED, {"account": account, "batch_id": batch_id}
+        found.extend(
+            read(connection, dialect, "failed_requests/failed", account=account, batch_id=batch_id)
         )
-        found.extend(dict(zip(names, row, strict=True)) for row in failed)
     return found
 
 
@@ -103,14 +87,9 @@ def render(found: list[dict], fmt: str, terminal: bool = False) -> str:
 
 
 def _require_views(connection: Any, dialect: str) -> None:
-    _, found = rows(
-        connection,
-        dialect,
-        "select table_name from information_schema.tables "
-        "where table_schema = $schema and table_type = 'VIEW'",
-        {"schema": SCHEMA},
-    )
-    missing = {"stg_batches", "stg_batch_files", "request_errors"} - {name for (name,) in found}
+    found = read(connection, dialect, "failed_requests/views", schema=SCHEMA)
+    needed = {"stg_batches", "stg_batch_files", "request_errors", "statuses"}
+    missing = needed - {row["table_name"] for row in found}
     if missing:
         raise UsageError(
             f"the database has no {', '.join(sorted(missing))} view yet; "

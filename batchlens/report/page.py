@@ -8,9 +8,10 @@ escaping still could not run. Every value from the API (ids, models, metadata, e
 messages) is escaped where it is written, in `_text`.
 
 Nothing here defines a metric: the sections are the terminal report's own queries
-(`report.collect_from`), and the charts select from the views, summing daily counts in SQL
-where the page shows all accounts, endpoints and models together. The page holds no clock
-time of its own, so the same database gives the same bytes.
+(`terminal.collect_from`), and the charts select from the views by the queries of
+`sql/queries/page/` (all accounts, endpoints and models of a day together are
+`failure_rates`' `day_total` grain; a status's label and colour are the `statuses` view's).
+The page holds no clock time of its own, so the same database gives the same bytes.
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ from typing import Any
 from batchlens import __version__
 from batchlens.report import charts
 from batchlens.report.format import duration, flags, rate, when
-from batchlens.report.terminal import OPEN_BATCHES_SHOWN, check_arguments, collect_from, read_only
-from batchlens.storage.dialects import DUCKDB, dict_rows, rows
+from batchlens.report.terminal import (
+    OPEN_BATCHES_SHOWN,
+    check_arguments,
+    collect_from,
+    read_only,
+    window_columns,
+)
+from batchlens.storage.dialects import DUCKDB
 from batchlens.views.build import SCHEMA
+from batchlens.views.queries import read
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 DURATION_MODELS_SHOWN = 12  # bars in the durations chart
@@ -35,178 +43,6 @@ DAILY_DURATION_MODELS = 6  # lines in the daily durations chart
 TOP_SERIES = 8  # error codes or models in a stacked chart; the rest are summed as "other"
 FAILING_SHOWN = 20
 OPTIONAL_VIEWS = ("request_error_codes_daily", "costs_daily")  # charted when they exist
-
-AS_OF_DAY = f"(select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of)"
-IN_WINDOW = "daily.day > as_of.as_of_day - $days and daily.day <= as_of.as_of_day"
-
-ACTIVE_HOURLY = f"""
-select
-    hourly.hour,
-    hourly.account,
-    hourly.active
-from {SCHEMA}.active_batches_hourly as hourly
-cross join {AS_OF_DAY} as as_of
-where
-    cast(hourly.hour at time zone 'UTC' as date) > as_of.as_of_day - $days
-    and cast(hourly.hour at time zone 'UTC' as date) <= as_of.as_of_day
-order by hourly.account, hourly.hour
-"""
-
-# All accounts together, as the daily charts: a sum of counts per hour and status, in the
-# lifecycle's order (the stack's order, bottom up).
-ACTIVE_HOURLY_BY_STATUS = f"""
-select
-    hourly.hour,
-    hourly.status,
-    cast(sum(hourly.batches) as bigint) as batches
-from {SCHEMA}.active_batches_hourly_by_status as hourly
-inner join {SCHEMA}.statuses as statuses
-    on hourly.status = statuses.status
-cross join {AS_OF_DAY} as as_of
-where
-    cast(hourly.hour at time zone 'UTC' as date) > as_of.as_of_day - $days
-    and cast(hourly.hour at time zone 'UTC' as date) <= as_of.as_of_day
-group by hourly.hour, hourly.status, statuses.lifecycle_order
-order by statuses.lifecycle_order, hourly.hour
-"""
-
-# All accounts, endpoints and models of a day together: sums of counts, and the rate as a
-# sum over a sum, as everywhere (docs/metrics.md).
-OUTCOMES_DAILY = f"""
-select
-    daily.day,
-    cast(sum(daily.terminal) as bigint) as terminal,
-    cast(sum(daily.completed) as bigint) as completed,
-    cast(sum(daily.failed) as bigint) as failed,
-    cast(sum(daily.expired) as bigint) as expired,
-    cast(sum(daily.cancelled) as bigint) as cancelled,
-    cast(sum(daily.failed) as double) / nullif(sum(daily.terminal), 0) as failure_rate
-from {SCHEMA}.failure_rates_daily as daily
-cross join {AS_OF_DAY} as as_of
-where {IN_WINDOW}
-group by daily.day
-order by daily.day
-"""
-
-DURATIONS_DAILY = f"""
-with
-
-daily as (
-    select daily.*
-    from {SCHEMA}.duration_stats_daily as daily
-    cross join {AS_OF_DAY} as as_of
-    where {IN_WINDOW}
-),
-
-busiest as (
-    select
-        account,
-        endpoint,
-        model,
-        cast(sum(batches) as bigint) as batches
-    from daily
-    group by account, endpoint, model
-    order by batches desc, account, endpoint nulls last, model nulls last
-    limit $limit
-)
-
-select
-    daily.day,
-    daily.account,
-    daily.endpoint,
-    daily.model,
-    daily.duration_p50_s
-from daily
-inner join busiest
-    on
-        daily.account = busiest.account
-        and daily.endpoint is not distinct from busiest.endpoint
-        and daily.model is not distinct from busiest.model
-where daily.duration_p50_s is not null
-order by busiest.batches desc, daily.account, daily.endpoint nulls last,
-    daily.model nulls last, daily.day
-"""
-
-FAILING_BATCHES = f"""
-with
-
-first_errors as (
-    select
-        account,
-        batch_id,
-        arg_min(message, error_position) as first_error_message
-    from {SCHEMA}.stg_batch_errors
-    group by account, batch_id
-)
-
-select
-    facts.batch_id,
-    facts.account,
-    facts.status,
-    facts.endpoint,
-    facts.model,
-    facts.created_at,
-    facts.request_total,
-    facts.request_failed,
-    facts.first_error_code,
-    first_errors.first_error_message,
-    batches.metadata
-from {SCHEMA}.batch_facts as facts
-cross join {AS_OF_DAY} as as_of
-left join first_errors
-    on facts.account = first_errors.account and facts.batch_id = first_errors.batch_id
-left join {SCHEMA}.stg_batches as batches
-    on facts.account = batches.account and facts.batch_id = batches.batch_id
-where
-    facts.created_day > as_of.as_of_day - $days
-    and facts.created_day <= as_of.as_of_day
-    and facts.is_terminal
-    and (facts.status in ('failed', 'expired') or facts.request_failed > 0)
-order by facts.created_at desc, facts.account, facts.batch_id
-limit $limit
-"""
-
-
-def _stacked_daily(view: str, series: str, value: str, kind: str, other: str) -> str:
-    """Per day, the `TOP_SERIES` largest series of a daily view and the rest as `other`."""
-    return f"""
-with
-
-daily as (
-    select
-        daily.day,
-        coalesce(cast(daily.{series} as varchar), '(none)') as series,
-        daily.{value} as value
-    from {SCHEMA}.{view} as daily
-    cross join {AS_OF_DAY} as as_of
-    where {IN_WINDOW}
-),
-
-ranked as (
-    select
-        series,
-        row_number() over (order by sum(value) desc nulls last, series) as position
-    from daily
-    group by series
-)
-
-select
-    daily.day,
-    case when ranked.position <= $limit then daily.series else '{other}' end as series,
-    least(ranked.position, $limit + 1) as position,
-    cast(sum(daily.value) as {kind}) as value
-from daily
-inner join ranked on daily.series = ranked.series
-group by all
-order by position, daily.day
-"""
-
-
-ERROR_CODES_DAILY = _stacked_daily(
-    "request_error_codes_daily", "error_code", "requests", "bigint", "other codes"
-)
-COSTS_DAILY = _stacked_daily("costs_daily", "model", "cost_usd", "double", "other models")
-
 
 # --- reading --------------------------------------------------------------------------------
 
@@ -228,38 +64,32 @@ def collect_page(connection: Any, dialect: str, label: str, days: int) -> dict[s
     """The report's sections plus the rows of every chart and of the failing batches."""
     data = collect_from(connection, dialect, days, label)
 
-    def query(sql: str, **params: Any) -> list[dict]:
-        return dict_rows(connection, dialect, sql, days=days, **params)
+    def query(name: str, **params: Any) -> list[dict]:
+        return read(connection, dialect, f"page/{name}", days=days, **params)
 
     present = _views(connection, dialect)
-    failing = query(FAILING_BATCHES, limit=FAILING_SHOWN)
+    failing = query("failing_batches", limit=FAILING_SHOWN)
     for row in failing:
         row["metadata"] = _metadata(row["metadata"])
     return {
         "report": data,
-        "active_hourly": query(ACTIVE_HOURLY),
-        "active_hourly_by_status": query(ACTIVE_HOURLY_BY_STATUS),
-        "outcomes_daily": query(OUTCOMES_DAILY),
-        "durations_daily": query(DURATIONS_DAILY, limit=DAILY_DURATION_MODELS),
+        "active_hourly": query("active_hourly"),
+        "active_hourly_by_status": query("active_hourly_by_status"),
+        "outcomes_daily": query("outcomes_daily"),
+        "outcomes": read(connection, dialect, "page/outcomes"),
+        "durations_daily": query("durations_daily", limit=DAILY_DURATION_MODELS),
         "failing": failing,
         "error_codes_daily": (
-            query(ERROR_CODES_DAILY, limit=TOP_SERIES)
+            query("error_codes_daily", limit=TOP_SERIES)
             if "request_error_codes_daily" in present
             else None
         ),
-        "costs_daily": query(COSTS_DAILY, limit=TOP_SERIES) if "costs_daily" in present else None,
+        "costs_daily": query("costs_daily", limit=TOP_SERIES) if "costs_daily" in present else None,
     }
 
 
 def _views(connection: Any, dialect: str) -> set[str]:
-    _, found = rows(
-        connection,
-        dialect,
-        "select table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = $schema",
-        {"schema": SCHEMA},
-    )
-    return {name for (name,) in found}
+    return {row["table_name"] for row in read(connection, dialect, "page/relations", schema=SCHEMA)}
 
 
 def _metadata(value: Any) -> dict[str, Any] | None:
@@ -401,6 +231,7 @@ def render(page_data: dict[str, Any]) -> str:
                 "models).",
                 page_data["outcomes_daily"],
                 charts.outcomes_daily,
+                page_data["outcomes"],
                 days,
             ),
             _windows_table(data),
@@ -526,24 +357,25 @@ def _active_table(data: dict[str, Any]) -> str:
 
 
 def _windows_table(data: dict[str, Any]) -> str:
-    counts = ("terminal", "completed", "failed", "expired", "cancelled")
+    # the counts and rates the report's windows query chose, in its order
+    shown = window_columns(data["windows"])
     body = [
         [
             _cell(f"{row['days']} d"),
             _cell(row["account"]),
-            *(_num(row[key]) for key in counts),
-            _cell(rate(row["failure_rate"]), "num"),
-            _cell(rate(row["expired_rate"]), "num"),
-            _cell(rate(row["request_failure_rate"]), "num"),
+            *(
+                _cell(rate(row[name]), "num") if name.endswith("_rate") else _num(row[name])
+                for name in shown
+            ),
         ]
         for row in data["windows"]
     ]
-    rates = ["failure rate", "expired rate", "request failure rate"]
+    headers = [name.replace("_", " ") for name in shown]
     return _table(
         "Terminal batches by window (created in the last N UTC days)",
-        ["last", "account", *counts, *rates],
+        ["last", "account", *headers],
         body,
-        numeric=[*counts, *rates],
+        numeric=headers,
     )
 
 

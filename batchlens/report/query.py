@@ -54,6 +54,8 @@ def _open(target: Target) -> Any:
 
 
 def _run_duckdb(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+    # session statements, built from identifiers (the file's catalog, the schema): not
+    # queries, so they stay here rather than in sql/queries/
     connection.execute("set TimeZone = 'UTC'")
     (catalog,) = connection.execute("select current_database()").fetchone()
     connection.execute(f"set search_path = '{catalog}.{SCHEMA},{catalog}.main'")
@@ -73,7 +75,7 @@ def _run_postgres(connection: Any, sql: str) -> tuple[list[str], list[tuple]]:
 
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"set search_path to {SCHEMA}, public")
+            cursor.execute(f"set search_path to {SCHEMA}, public")  # an identifier, as above
             cursor.execute(sql)
             if cursor.description is None:
                 return [], []

@@ -1,7 +1,8 @@
 """The report's "Why requests failed" section: request error codes and all-failed batches.
 
-Selected from the views (`request_error_codes_daily`, `batch_facts`); nothing is computed
-here. Kept apart from `report.py` so that the section can be read, and tested, on its own.
+Selected from the views (`request_error_codes_daily`, `batch_facts`) by the queries of
+`sql/queries/report/`; nothing is computed here. Kept apart from `terminal.py` so that the
+section can be read, and tested, on its own.
 """
 
 from __future__ import annotations
@@ -13,65 +14,20 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from batchlens.storage.dialects import rows
-from batchlens.views.build import SCHEMA
+from batchlens.views.queries import read
 
 CODES_SHOWN = 10
 ALL_FAILED_SHOWN = 10
-
-# A batch has one creation day, endpoint and model: summing `batches` over them is exact.
-REQUEST_ERROR_CODES = f"""
-select
-    daily.error_code,
-    cast(sum(daily.requests) as bigint) as requests,
-    cast(sum(daily.batches) as bigint) as batches,
-    min(daily.example_message) as example_message
-from {SCHEMA}.request_error_codes_daily as daily
-cross join (
-    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
-) as as_of
-where
-    daily.day > as_of.as_of_day - $days
-    and daily.day <= as_of.as_of_day
-group by daily.error_code
-order by requests desc, daily.error_code nulls last
-limit $limit
-"""
-
-ALL_FAILED_BATCHES = f"""
-select
-    facts.batch_id,
-    facts.account,
-    facts.status,
-    facts.created_at,
-    facts.request_total,
-    facts.request_error_rows,
-    facts.top_request_error_code
-from {SCHEMA}.batch_facts as facts
-cross join (
-    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
-) as as_of
-where
-    facts.is_all_failed
-    and facts.created_day > as_of.as_of_day - $days
-    and facts.created_day <= as_of.as_of_day
-order by facts.created_at desc, facts.batch_id
-"""
 
 
 def collect(connection: Any, dialect: str, days: int) -> dict[str, Any]:
     """Top request error codes and the batches where every request failed, last `days`."""
     return {
-        "codes": _dicts(
-            connection, dialect, REQUEST_ERROR_CODES, {"days": days, "limit": CODES_SHOWN}
+        "codes": read(
+            connection, dialect, "report/request_error_codes", days=days, limit=CODES_SHOWN
         ),
-        "all_failed_batches": _dicts(connection, dialect, ALL_FAILED_BATCHES, {"days": days}),
+        "all_failed_batches": read(connection, dialect, "report/all_failed_batches", days=days),
     }
-
-
-def _dicts(connection: Any, dialect: str, sql: str, params: dict[str, Any]) -> list[dict]:
-    names, found = rows(connection, dialect, sql, params)
-    return [dict(zip(names, row, strict=True)) for row in found]
 
 
 def show(

@@ -1,10 +1,10 @@
 """`batchlens report`: the questions people ask every morning, answered from the views.
 
-Nothing here defines a metric. Each section is a query over the views of `sql/marts`
-(see docs/metrics.md); where a section spans several days it adds up the daily counts and
-divides the sums, because an average of daily rates would weigh a quiet day like a busy one.
-Every window is anchored at "as of" (the latest extraction), never at the clock, so the
-same database gives the same report whenever it is read.
+Nothing here defines a metric. Each section is a query of `sql/queries/report/` over the
+views of `sql/marts` (see docs/metrics.md), and its tables show the columns the query chose:
+counts and rates are the views' own (`failure_rates`), "stuck" is `open_batches`', and
+every window is anchored at the day of "as of" (`as_of.as_of_day`, the latest extraction),
+never at the clock, so the same database gives the same report whenever it is read.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from batchlens.report import requests as report_requests
 from batchlens.report.by_label import by_metadata, metadata_key
 from batchlens.report.format import duration, flags, rate, when
 from batchlens.report.spend import collect_spend, show_spend
-from batchlens.storage.dialects import DUCKDB, dict_rows, execute, rows
+from batchlens.storage.dialects import DUCKDB, execute
 from batchlens.storage.duckdb_connection import connect
 from batchlens.views.build import SCHEMA
+from batchlens.views.queries import Rows, read
 from openai_batches.settings import EXTRACTIONS_TABLE
 
 FORMATS = ("table", "json")
@@ -51,140 +52,6 @@ REQUIRED_VIEWS = (
     "failure_rates_trailing",
     "statuses",
 )
-
-AS_OF = f"""
-select
-    as_of,
-    as_of_source,
-    cast(as_of at time zone 'UTC' as date) as as_of_day
-from {SCHEMA}.as_of
-"""
-
-# Every open status, cancelling included: the table is titled "Open now", not "Active now"
-ACTIVE = f"""
-select
-    account,
-    status,
-    is_active,
-    batches,
-    oldest_created_at
-from {SCHEMA}.active_batches
-order by account, lifecycle_order
-"""
-
-# A window longer than the history is the whole history: its longest row.
-WINDOW_RATES = f"""
-with
-
-windows as (
-    select unnest($windows) as days
-),
-
-longest as (
-    select
-        account,
-        max(days) as days
-    from {SCHEMA}.failure_rates_trailing
-    group by account
-)
-
-select
-    windows.days,
-    rates.account,
-    rates.terminal,
-    rates.completed,
-    rates.failed,
-    rates.expired,
-    rates.cancelled,
-    rates.request_total,
-    rates.request_failed,
-    rates.failure_rate,
-    rates.expired_rate,
-    rates.request_failure_rate
-from windows
-cross join longest
-inner join {SCHEMA}.failure_rates_trailing as rates
-    on
-        longest.account = rates.account
-        and least(windows.days, longest.days) = rates.days
-order by windows.days, rates.account
-"""
-
-# Quantiles cannot be added up from daily quantiles: they come from the batches themselves.
-DURATIONS = f"""
-select
-    facts.account,
-    facts.endpoint,
-    facts.model,
-    count(*) as batches,
-    quantile_cont(facts.duration_s, 0.5) as duration_p50_s,
-    quantile_cont(facts.duration_s, 0.9) as duration_p90_s
-from {SCHEMA}.batch_lifecycle as facts
-cross join (
-    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
-) as as_of
-where
-    facts.status = 'completed'
-    and facts.created_day > as_of.as_of_day - $days
-    and facts.created_day <= as_of.as_of_day
-group by facts.account, facts.endpoint, facts.model
-order by batches desc, facts.account, facts.endpoint, facts.model nulls last
-"""
-
-# What needs attention first: stuck in finalizing, then overdue, then the oldest.
-OPEN_BATCHES = f"""
-select
-    open_batch.batch_id,
-    open_batch.account,
-    open_batch.status,
-    facts.endpoint,
-    facts.model,
-    open_batch.created_at,
-    open_batch.status_since,
-    open_batch.hours_in_status,
-    open_batch.expires_at,
-    open_batch.is_overdue,
-    open_batch.is_stalled and open_batch.status = 'finalizing' as is_long_finalizing
-from {SCHEMA}.open_batches as open_batch
-inner join {SCHEMA}.batch_lifecycle as facts
-    on open_batch.account = facts.account and open_batch.batch_id = facts.batch_id
-order by
-    is_long_finalizing desc,
-    open_batch.is_overdue desc,
-    open_batch.created_at asc,
-    open_batch.batch_id asc
-"""
-
-OPEN_SUMMARY = f"""
-select
-    count(*) as total,
-    count(*) filter (where is_overdue) as overdue,
-    count(*) filter (where is_stalled and status = 'finalizing') as long_finalizing
-from {SCHEMA}.open_batches
-"""
-
-# The threshold behind `open_batches.is_stalled` for finalizing, for the table's title
-LONG_FINALIZING = f"""
-select stuck_after_hours from {SCHEMA}.statuses where status = 'finalizing'
-"""
-
-ERROR_CODES = f"""
-select
-    errors.code,
-    count(*) as entries,
-    count(distinct errors.account || '/' || errors.batch_id) as batches,
-    arg_max(errors.message, errors.created_at) as example_message
-from {SCHEMA}.batch_errors as errors
-cross join (
-    select cast(as_of at time zone 'UTC' as date) as as_of_day from {SCHEMA}.as_of
-) as as_of
-where
-    cast(errors.created_at at time zone 'UTC' as date) > as_of.as_of_day - $days
-    and cast(errors.created_at at time zone 'UTC' as date) <= as_of.as_of_day
-group by errors.code
-order by entries desc, errors.code nulls last
-limit $limit
-"""
 
 
 def report(db: Path, fmt: str = "table", days: int = 30) -> str:
@@ -267,54 +134,36 @@ def collect_from(
     (`metadata.KEY`) adds a section `by` grouping the window's batches by that label.
     """
     key = metadata_key(by) if by else None
+    # a session statement, not a query: every timestamp comes back in UTC
     execute(connection, dialect, "set TimeZone = 'UTC'")
     _require_views(connection, dialect, label)
-    as_of = dict_rows(connection, dialect, AS_OF)[0]
-    (open_summary,) = dict_rows(connection, dialect, OPEN_SUMMARY)
-    (threshold,) = dict_rows(connection, dialect, LONG_FINALIZING)
+
+    def query(name: str, **params: Any) -> Rows:
+        return read(connection, dialect, f"report/{name}", **params)
+
+    (as_of,) = query("as_of")
+    (open_summary,) = query("open_summary")
+    (threshold,) = query("long_finalizing")
     return {
         "database": label,
         "as_of": as_of["as_of"],
         "as_of_source": as_of["as_of_source"],
         "days": days,
         "long_finalizing_hours": threshold["stuck_after_hours"],
-        "active": dict_rows(connection, dialect, ACTIVE),
-        "windows": dict_rows(connection, dialect, WINDOW_RATES, windows=windows_for(days)),
-        "durations": dict_rows(connection, dialect, DURATIONS, days=days),
-        "open_batches": {
-            **open_summary,
-            "batches": dict_rows(connection, dialect, OPEN_BATCHES),
-        },
-        "error_codes": dict_rows(
-            connection, dialect, ERROR_CODES, days=days, limit=ERROR_CODES_SHOWN
-        ),
+        "active": query("active"),
+        "windows": query("window_rates", windows=windows_for(days)),
+        "durations": query("durations", days=days),
+        "open_batches": {**open_summary, "batches": query("open_batches")},
+        "error_codes": query("error_codes", days=days, limit=ERROR_CODES_SHOWN),
         "spend": collect_spend(connection, dialect, windows_for(days)),
-        **(
-            {
-                "by": {
-                    "key": key,
-                    "rows": by_metadata(
-                        lambda sql, **p: dict_rows(connection, dialect, sql, **p), key, days
-                    ),
-                }
-            }
-            if key
-            else {}
-        ),
+        **({"by": {"key": key, "rows": by_metadata(query, key, days)}} if key else {}),
         "request_errors": report_requests.collect(connection, dialect, days),
     }
 
 
 def _require_views(connection: Any, dialect: str, label: str) -> None:
-    _, found = rows(
-        connection,
-        dialect,
-        "select table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = $schema "
-        "and table_type = 'VIEW'",
-        {"schema": SCHEMA},
-    )
-    missing = sorted(set(REQUIRED_VIEWS) - {name for (name,) in found})
+    found = read(connection, dialect, "report/views", schema=SCHEMA)
+    missing = sorted(set(REQUIRED_VIEWS) - {row["table_name"] for row in found})
     if missing and not _has_extractions(connection, dialect):
         # nothing loaded: `models` would only send the user on to `extract`
         hint = f"batchlens extract --db {label}" if dialect == DUCKDB else "batchlens extract"
@@ -330,15 +179,10 @@ def _require_views(connection: Any, dialect: str, label: str) -> None:
 
 
 def _has_extractions(connection: Any, dialect: str) -> bool:
-    _, found = rows(
-        connection,
-        dialect,
-        "select count(*) from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = $schema "
-        "and table_name = $table",
-        {"schema": SCHEMA, "table": EXTRACTIONS_TABLE},
+    (found,) = read(
+        connection, dialect, "report/has_extractions", schema=SCHEMA, table=EXTRACTIONS_TABLE
     )
-    return bool(found[0][0])
+    return bool(found["tables_found"])
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -392,20 +236,18 @@ def render(data: dict[str, Any], console: Console) -> None:
         )  # fmt: skip
     _show(console, active)
 
+    shown = window_columns(data["windows"])
+    headers = [_header(name) for name in shown]
     windows = _table(
         "Terminal batches by window (created in the last N UTC days)",
-        ["window", *_if(several, "account"), "terminal", "completed", "failed", "expired",
-         "cancelled", "failure rate", "expired rate", "request failure rate"],
-    )  # fmt: skip
+        ["window", *_if(several, "account"), *headers],
+        numeric=headers,
+    )
     for row in data["windows"]:
         windows.add_row(
             f"{row['days']} d",
             *_if(several, _text(row["account"])),
-            *(str(row[key]) for key in ("terminal", "completed", "failed", "expired")),
-            str(row["cancelled"]),
-            rate(row["failure_rate"]),
-            rate(row["expired_rate"]),
-            rate(row["request_failure_rate"]),
+            *(_value(name, row[name]) for name in shown),
         )
     _show(console, windows)
 
@@ -471,18 +313,39 @@ def render(data: dict[str, Any], console: Console) -> None:
 
 def _by_table(by: dict[str, Any], days: int) -> Table:
     key = by["key"]
+    shown = [name for name in _columns(by["rows"]) if name not in BY_HIDDEN]
+    headers = [_header(name) for name in shown]
     table = _table(
         f"Batches created in the last {days} d by metadata.{key}",
-        [key, "batches", "open", "completed", "failed", "expired", "failure rate", "tokens"],
+        [key, *headers, "tokens"],
+        numeric=[*headers, "tokens"],
     )
     for row in by["rows"]:
         table.add_row(
             _text(f"(no {key})" if row["value"] is None else row["value"]),
-            *(str(row[name]) for name in ("batches", "open", "completed", "failed", "expired")),
-            rate(row["failure_rate"]),
+            *(_value(name, row[name]) for name in shown),
             f"{row['total_tokens']:,}",
         )
     return table
+
+
+def window_columns(windows: list[dict[str, Any]]) -> list[str]:
+    """The windows query's counts and rates a table shows, in the query's order."""
+    return [name for name in _columns(windows) if name not in WINDOW_HIDDEN]
+
+
+def _columns(found: list[dict[str, Any]]) -> list[str]:
+    """A query's column names: the `Rows` it came as, else the first row's keys."""
+    columns = getattr(found, "columns", None)
+    return list(columns if columns is not None else (found[0] if found else ()))
+
+
+def _header(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _value(name: str, value: Any) -> str:
+    return rate(value) if name.endswith("_rate") else str(value)
 
 
 def _needs_attention(row: dict[str, Any]) -> bool:
@@ -498,12 +361,17 @@ def _text(value: Any) -> Text:
     return Text(str(value))
 
 
-NUMERIC_COLUMNS = {"batches", "open", "tokens", "terminal", "completed", "failed", "expired",
-                   "cancelled", "entries", "hours in status", "p50 duration", "p90 duration",
-                   "failure rate", "expired rate", "request failure rate"}  # fmt: skip
+# Headers of number columns, right-aligned; a table whose counts and rates are the columns
+# its query chose (the windows', the labels') names those itself.
+NUMERIC_COLUMNS = {"batches", "open", "tokens", "entries", "hours in status", "p50 duration",
+                   "p90 duration"}  # fmt: skip
+# Columns of the windows' and the labels' rows the tables leave to the JSON (or show apart);
+# every other column is a count or a rate, shown in the query's order.
+WINDOW_HIDDEN = {"days", "account", "request_total", "request_failed"}
+BY_HIDDEN = {"value", "terminal", "total_tokens"}
 
 
-def _table(title: str, columns: Sequence[str]) -> Table:
+def _table(title: str, columns: Sequence[str], numeric: Sequence[str] | None = None) -> Table:
     table = Table(
         title=Text(title, style="bold"),
         title_justify="left",
@@ -512,11 +380,11 @@ def _table(title: str, columns: Sequence[str]) -> Table:
         box=box.SIMPLE_HEAD,  # no vertical rules, one space between columns: room to fit
         padding=(0, 0),
     )
+    numbers = NUMERIC_COLUMNS if numeric is None else NUMERIC_COLUMNS | set(numeric)
     for column in columns:
-        numeric = column in NUMERIC_COLUMNS
         table.add_column(
             column,
-            justify="right" if numeric else "left",
+            justify="right" if column in numbers else "left",
             no_wrap=column == "batch",
             overflow="fold",  # a narrow terminal wraps a value, never cuts it to "…"
             # headers break at spaces; a status word is never cut

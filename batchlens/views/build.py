@@ -1,4 +1,4 @@
-"""Builds the SQL models: every file under `sql/` becomes a view in the dataset's schema.
+"""Builds the SQL models: every file of `sql/staging` and `sql/marts` becomes a view.
 
 The metric definitions live in SQL only (`sql/staging`, `sql/marts`); this module just
 applies them, in dependency order and in one transaction, so readers never see half of an

@@ -19,66 +19,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from batchlens.errors import UsageError
-from batchlens.storage.dialects import rows
 from batchlens.storage.target import Target
 from batchlens.views.build import SCHEMA
 from batchlens.views.prices import COLUMNS, TABLE, PriceRow, load_overrides, price_rows
+from batchlens.views.queries import read
 
 WIDTH = 140
-
-# Every model of the history, with its price periods (none: unpriced) and its batches.
-PRICE_LIST = f"""
-with
-
-history as (
-    select
-        account,
-        model,
-        count(*) as batches
-    from {SCHEMA}.batch_lifecycle
-    where model is not null
-    group by account, model
-),
-
-costed as (
-    select
-        account,
-        model,
-        count(*) as batches_with_usage,
-        sum(cost_usd) as cost_usd
-    from {SCHEMA}.batch_costs
-    group by account, model
-),
-
-per_model as (
-    select
-        history.model,
-        sum(history.batches) as batches,
-        sum(coalesce(costed.batches_with_usage, 0)) as batches_with_usage,
-        sum(costed.cost_usd) as cost_usd
-    from history
-    left join costed
-        on history.account = costed.account and history.model = costed.model
-    group by history.model
-)
-
-select
-    per_model.model,
-    cast(per_model.batches as bigint) as batches,
-    cast(per_model.batches_with_usage as bigint) as batches_with_usage,
-    per_model.cost_usd,
-    prices.provider,
-    prices.valid_from,
-    prices.input_mtok,
-    prices.cached_input_mtok,
-    prices.output_mtok,
-    prices.batch_discount,
-    prices.source
-from per_model
-left join {SCHEMA}.{TABLE} as prices
-    on per_model.model = prices.model
-order by per_model.model, prices.valid_from nulls first
-"""
 
 
 def _open(target: Target) -> Any:
@@ -87,18 +33,11 @@ def _open(target: Target) -> Any:
 
 
 def _read(connection: Any, dialect: str, label: str) -> list[dict[str, Any]]:
-    _, found = rows(
-        connection,
-        dialect,
-        "select count(*) from information_schema.tables where table_catalog = "
-        "current_database() and table_schema = $schema and table_name in ($a, $b, $c)",
-        {"schema": SCHEMA, "a": TABLE, "b": "batch_costs", "c": "batch_lifecycle"},
-    )
-    if found[0][0] < 3:
+    (found,) = read(connection, dialect, "prices/tables", schema=SCHEMA, prices_table=TABLE)
+    if found["present"] < 3:
         hint = f"batchlens models --db {label}" if dialect == "duckdb" else "batchlens models"
         raise UsageError(f"{label} has no prices yet; run `{hint}` after an extraction")
-    names, found = rows(connection, dialect, PRICE_LIST)
-    return [dict(zip(names, row, strict=True)) for row in found]
+    return read(connection, dialect, "prices/price_list")
 
 
 def _stored(listing: list[dict[str, Any]]) -> set[tuple]:

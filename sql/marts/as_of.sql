@@ -40,7 +40,7 @@ latest_event as (
 
 ),
 
-final as (
+measured as (
 
     select
         coalesce(
@@ -53,6 +53,18 @@ final as (
         end as as_of_source
     from latest_extraction
     cross join latest_event
+
+),
+
+final as (
+
+    -- the UTC date of "as of", whatever the session's TimeZone (as batch_lifecycle's
+    -- created_day): the last day of every window of UTC days, and "today" for the alerts
+    select
+        as_of,
+        as_of_source,
+        cast(make_timestamp(epoch_us(as_of)) as date) as as_of_day
+    from measured
 
 )
 

@@ -1,0 +1,1 @@
+select as_of from openai_batches.as_of
