@@ -143,17 +143,48 @@ def _url_of(exc: requests.RequestException) -> str:
 
 
 class Redactor:
-    """Removes secrets from any text before it is printed or logged."""
+    """Removes secrets from any text before it is printed or logged.
+
+    A server may echo a key in another spelling than the one sent: percent-encoded (in a
+    URL it quotes back) or base64 (a `Basic` header, a JWT-like blob). Each secret is
+    removed in every spelling it can take inside a longer text (`spellings`).
+    """
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        # Short values would redact innocent words; real keys are long.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 6 and secret not in self.secrets:
-            self.secrets = sorted([*self.secrets, secret], key=len, reverse=True)
+        # Short values would redact innocent words; real keys are long.
+        if not secret or len(secret) < 6:
+            return
+        found = set(self.secrets) | spellings(secret)
+        self.secrets = sorted(found, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def spellings(secret: str) -> set[str]:
+    """`secret` as itself, percent-encoded and in base64, at any offset of a longer text.
+
+    A base64 text encodes 3 bytes as 4 characters, so where the secret starts in the
+    encoded text (its offset modulo 3) changes its characters: each of the three
+    alignments is kept, cut to the characters that depend on the secret's bytes alone.
+    """
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    raw = secret.encode()
+    found = {secret, quote(secret, safe=""), quote_plus(secret)}
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * offset + raw).decode()
+            start = 4 if offset else 0  # the first group mixes in the bytes before it
+            end = 4 * ((offset + len(raw)) // 3)  # the last group, those after it
+            if end - start >= 8:
+                found.add(encoded[start:end])
+    return {spelling for spelling in found if len(spelling) >= 6}

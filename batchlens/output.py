@@ -27,7 +27,7 @@ def check_output(path: Path, what: str = "output") -> None:
         raise UsageError(f"the {what} path is a folder: {path}")
 
 
-def write_atomically(path: Path, text: str, what: str = "output") -> None:
+def write_atomically(path: Path, text: str | bytes, what: str = "output") -> None:
     """Writes `text` to a temporary file beside `path`, then renames it over `path`.
 
     Beside it, so that the rename is atomic; with the mode a plain `open` would give, not
@@ -37,8 +37,8 @@ def write_atomically(path: Path, text: str, what: str = "output") -> None:
     check_output(path, what)
     handle, temporary = tempfile.mkstemp(dir=path.absolute().parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(text.encode() if isinstance(text, str) else text)
             file.flush()
             os.fsync(file.fileno())
         umask = os.umask(0)

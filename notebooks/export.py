@@ -17,6 +17,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 
 from batchlens.errors import UsageError
+from batchlens.output import write_atomically
 
 DOCS = PurePosixPath("docs")  # where the copies' links expect the pages, beside the notebooks
 DOC_SUFFIXES = (".md", ".sql")  # the pages and the example queries they link to
@@ -64,6 +65,11 @@ def export(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
         if parent.exists() and not parent.is_dir():
             raise UsageError(f"not a folder: {parent}; nothing was copied")
     different = [path for path, content in targets.items() if _differs(path, content)]
+    writes = [path for path, content in targets.items() if not _same(path, content)]
+    linked = sorted({str(p) for path in writes for p in _linked_folders(folder, path)})
+    if linked:
+        # a write below a linked folder would land wherever the link points
+        raise UsageError(f"{', '.join(linked)} is a link; nothing was copied")
     if different and not force:
         names = ", ".join(str(path.relative_to(folder)) for path in different)
         raise UsageError(
@@ -71,7 +77,7 @@ def export(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
         )
     done = []
     for path, content in targets.items():
-        if path.is_file() and path.read_bytes() == content:
+        if path not in writes:
             done.append((path, "unchanged"))
             continue
         try:
@@ -79,12 +85,33 @@ def export(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
         except OSError as exc:
             raise UsageError(f"cannot create the folder {path.parent}: {exc.strerror}") from None
         try:
-            path.write_bytes(content)
+            # beside it, then renamed over it: a link at `path` is replaced, never written
+            # through (it may point outside the folder), as --output and --html do
+            write_atomically(path, content, "notebook")
         except OSError as exc:
             raise UsageError(f"cannot write {path}: {exc.strerror}") from None
         done.append((path, "overwritten" if path in different else "written"))
     return done
 
 
+def _same(path: Path, content: bytes) -> bool:
+    """Already there as a file of its own with this content: nothing to write."""
+    return not path.is_symlink() and path.is_file() and path.read_bytes() == content
+
+
 def _differs(path: Path, content: bytes) -> bool:
-    return path.exists() and (not path.is_file() or path.read_bytes() != content)
+    """A link counts as different whatever it points to: --force replaces it with a file."""
+    return path.is_symlink() or (
+        path.exists() and (not path.is_file() or path.read_bytes() != content)
+    )
+
+
+def _linked_folders(folder: Path, path: Path) -> list[Path]:
+    """The folders between `folder` and `path` that are links (`folder` itself is the user's)."""
+    relative = path.parent.relative_to(folder)
+    found, current = [], folder
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            found.append(current)
+    return found
