@@ -65,7 +65,7 @@ def test_the_wheel_alone_carries_the_whole_product(tmp_path: Path) -> None:
     (wheel,) = dist.glob("batchlens-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    packaged_sql = {name for name in names if name.startswith("batchlens/sql/")}
+    packaged_sql = {n for n in names if n.startswith("batchlens/sql/") and n.endswith(".sql")}
     assert {f"batchlens/sql/{p.relative_to(ROOT / 'sql')}"
             for p in (ROOT / "sql").rglob("*.sql")} == packaged_sql  # fmt: skip
     assert {"batchlens/notebooks/overview.ipynb", "batchlens/notebooks/failures.ipynb"} <= names

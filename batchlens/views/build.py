@@ -31,10 +31,10 @@ from batchlens.storage.dialects import (
     check_dialect,
     dialect_of,
     execute,
-    rows,
     transpile,
 )
 from batchlens.storage.duckdb_connection import connect
+from batchlens.views import queries
 from batchlens.views.prices import (
     Overrides,
     load_overrides,
@@ -309,12 +309,7 @@ def _models_in_history(connection: Any, dialect: str, loaded: dict[str, set[str]
     """Every model name the loaded batches carry (none before the API had `model`)."""
     if "model" not in loaded.get(BATCHES_TABLE, set()):
         return []
-    _, found = rows(
-        connection,
-        dialect,
-        f"select distinct model from {SCHEMA}.{BATCHES_TABLE} where model is not null",
-    )
-    return [model for (model,) in found]
+    return [row["model"] for row in queries.read(connection, dialect, "views/models_in_history")]
 
 
 def _fingerprint(
@@ -334,17 +329,12 @@ def _fingerprint(
 def _built_from(connection: Any, dialect: str, models: list[Model]) -> str | None:
     """The fingerprint of the last build, or None when a view is missing or none is known."""
     try:
-        _, found = rows(
-            connection,
-            dialect,
-            "select count(*) from information_schema.tables where table_schema = $schema "
-            "and table_catalog = current_database() and table_type = 'VIEW' "
-            f"and table_name in ({', '.join(repr(m.name) for m in models)})",
-            {"schema": SCHEMA},
-        )
-        if found[0][0] != len(models):
+        views = queries.read(connection, dialect, "views/built_views", schema=SCHEMA)
+        if {model.name for model in models} - {row["view_name"] for row in views}:
             return None
-        _, found = rows(connection, dialect, f"select fingerprint from {SCHEMA}.{BUILT_FROM_TABLE}")
+        found = [
+            (row["fingerprint"],) for row in queries.read(connection, dialect, "views/built_from")
+        ]
     except (duckdb.Error, sqlglot.errors.SqlglotError, _postgres_error()):
         if dialect != DUCKDB and not connection.autocommit:
             connection.rollback()  # a failed statement poisons the rest of the transaction
@@ -474,27 +464,12 @@ def _model_error(model: Model, exc: Exception) -> BatchlensError:
 
 def _source_columns(connection: Any, dialect: str) -> dict[str, dict[str, str]] | None:
     """The loaded tables of the dataset, their columns and types; None when there is no schema."""
-    _, found = rows(
-        connection,
-        dialect,
-        "select count(*) from information_schema.schemata "
-        "where catalog_name = current_database() and schema_name = $schema",
-        {"schema": SCHEMA},
-    )
-    if not found or not found[0][0]:
+    (found,) = queries.read(connection, dialect, "views/has_schema", schema=SCHEMA)
+    if not found["found"]:
         return None
-    _, found = rows(
-        connection,
-        dialect,
-        "select c.table_name, c.column_name, c.data_type from information_schema.columns as c "
-        "join information_schema.tables as t using (table_catalog, table_schema, table_name) "
-        "where c.table_catalog = current_database() and c.table_schema = $schema "
-        "and t.table_type = 'BASE TABLE'",
-        {"schema": SCHEMA},
-    )
     columns: dict[str, dict[str, str]] = {}
-    for table, column, kind in found:
-        columns.setdefault(table, {})[column] = str(kind)
+    for row in queries.read(connection, dialect, "views/loaded_columns", schema=SCHEMA):
+        columns.setdefault(row["table_name"], {})[row["column_name"]] = str(row["data_type"])
     return columns
 
 
