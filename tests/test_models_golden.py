@@ -269,6 +269,11 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return None if denominator == 0 else numerator / denominator
 
 
+def share(part: int | None, total: int | None) -> float | None:
+    """One batch's share of its requests: NULL without a count or with none sent."""
+    return None if part is None or not total else part / total
+
+
 def expected_cost(model: str | None, usage: dict) -> float | None:
     if model not in GOLDEN_PRICES or usage.get("input_tokens") is None:
         return None
@@ -341,6 +346,15 @@ def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
                     "is_all_failed": status in TERMINAL
                     and (counts.get("total") or 0) > 0
                     and counts.get("failed") == counts.get("total"),
+                    "request_failed_share": share(counts.get("failed"), counts.get("total")),
+                    "request_completed_share": share(
+                        counts.get("completed"), counts.get("total")
+                    ),
+                    "furthest_status": "finalizing"
+                    if b["finalizing_at"] is not None
+                    else "in_progress"
+                    if b["in_progress_at"] is not None
+                    else "validating",
                 }
             )
     return rows

@@ -136,7 +136,10 @@ final as (
         error_file_id,
         request_error_rows,
         top_request_error_code,
-        is_all_failed
+        is_all_failed,
+        request_failed_share,
+        request_completed_share,
+        furthest_status
     from measured
 
 )

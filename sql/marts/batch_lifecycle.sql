@@ -71,7 +71,20 @@ measured as (
             and lifecycle.request_total > 0
             and lifecycle.request_failed = lifecycle.request_total,
             false
-        ) as is_all_failed
+        ) as is_all_failed,
+        -- one batch's own shares of its requests (a rate over many batches is their sums'
+        -- ratio, in failure_rates; never the mean of these)
+        cast(lifecycle.request_failed as double)
+        / nullif(lifecycle.request_total, 0) as request_failed_share,
+        cast(lifecycle.request_completed as double)
+        / nullif(lifecycle.request_total, 0) as request_completed_share,
+        -- how far the batch got before it ended or now: the latest working status whose
+        -- timestamp it has (an expired batch that never left validating says so)
+        case
+            when lifecycle.finalizing_at is not null then 'finalizing'
+            when lifecycle.in_progress_at is not null then 'in_progress'
+            else 'validating'
+        end as furthest_status
     from lifecycle
 
 ),
@@ -116,7 +129,10 @@ final as (
         input_file_id,
         output_file_id,
         error_file_id,
-        is_all_failed
+        is_all_failed,
+        request_failed_share,
+        request_completed_share,
+        furthest_status
     from measured
 
 )

@@ -100,6 +100,25 @@ def test_no_rate_or_status_set_is_defined_outside_sql(path: Path) -> None:
     assert violations(path.read_text(), status_words()) == []
 
 
+NOTEBOOKS = sorted(ROOT.glob("notebooks/*.ipynb"))
+
+
+def notebook_code(path: Path) -> str:
+    """A notebook's code cells as one Python text (IPython's `%` lines left out)."""
+    import json
+
+    cells = json.loads(path.read_text())["cells"]
+    code = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+    lines = "\n".join(code).splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_the_notebooks_select_their_rates_and_statuses_too(path: Path) -> None:
+    """The notebooks are a surface like the page: their cells select, never define."""
+    assert violations(notebook_code(path), status_words()) == []
+
+
 @pytest.mark.parametrize(
     ("source", "what"),
     [
