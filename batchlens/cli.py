@@ -3,9 +3,10 @@
 Exit codes: 0 success; 1 failure after retries or an answer that is not a valid list page;
 2 usage or configuration error; 3 another process holds the database; 4 the API refused the
 credentials or the URL (401/403/404); 5 `extract` loaded, but the views could not be rebuilt
-on the load (kept); 141 stdout's reader went away (`| head`), as for a process ended by
-SIGPIPE. `check` alone follows the monitoring-plugin convention instead: 0 OK, 1 WARNING,
-2 CRITICAL, 3 UNKNOWN.
+on the load (kept); 6 `extract` loaded, but N files could not be downloaded (the next run
+fetches them); 130 interrupted (SIGINT, SIGTERM); 141 stdout's reader went away (`| head`),
+as for a process ended by SIGPIPE. `check` alone follows the monitoring-plugin convention
+instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 from batchlens import __version__, errors
 from batchlens.errors import Redactor
-from batchlens.storage import KINDS
+from batchlens.storage import KINDS, READ_WAIT_SECONDS
 
 CHECK_UNKNOWN = 3  # `check`'s own convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 EPILOG = (
     "exit codes: 0 ok, 1 failed after retries or invalid answer, 2 usage/configuration, "
     "3 database held by another process, 4 API refused credentials or URL (401/403/404), "
-    "5 loaded but the views were not rebuilt, 141 output pipe closed by its reader (| head)"
+    "5 loaded but the views were not rebuilt, 6 loaded but N files could not be downloaded "
+    "(the next run fetches them), 130 interrupted (SIGINT, SIGTERM), "
+    "141 output pipe closed by its reader (| head)"
 )
 
 
@@ -54,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         "duckdb (default), postgres or ducklake; the connection comes from "
         "[destination.<name>.credentials] the dlt way, never from a flag"
     )
+
+    def wait_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--wait",
+            type=float,
+            default=READ_WAIT_SECONDS,
+            metavar="SECONDS",
+            help="wait this long for an extraction writing a DuckDB file to end "
+            f"(default {READ_WAIT_SECONDS:g})",
+        )
+
     extract = commands.add_parser(
         "extract", help="load new and still-open batches, then build the models", epilog=EPILOG
     )
@@ -88,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="print the report from the views", epilog=EPILOG)
     report.add_argument("--db", help=db_help)
     report.add_argument("--destination", choices=KINDS, help=destination_help)
-    report.add_argument("--format", choices=("table", "json", "html"), default="table")
+    report.add_argument(
+        "--format",
+        choices=("table", "json", "html"),
+        default="table",
+        help="tables that fit the terminal (default), one JSON document, or the HTML page",
+    )
     report.add_argument("--output", metavar="PATH", help="write to this file (atomically)")
     report.add_argument("--days", type=int, default=30, help="window for durations and errors")
     report.add_argument(
@@ -98,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(metadata.owner, metadata.project, ...)",
     )
     report.add_argument("--prices", metavar="PATH", help=prices_help)
+    wait_option(report)
 
     prices = commands.add_parser(
         "prices", help="the price of every model in the history, and the unpriced", epilog=EPILOG
@@ -105,16 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     prices.add_argument("--db", help=db_help)
     prices.add_argument("--destination", choices=KINDS, help=destination_help)
     prices.add_argument("--prices", metavar="PATH", help=prices_help)
+    wait_option(prices)
 
     failed = commands.add_parser(
         "failed-requests",
         help="one batch's failed requests (custom_id, code, message) from its error file",
         epilog=EPILOG,
     )
-    failed.add_argument("batch_id", metavar="BATCH_ID")
+    failed.add_argument("batch_id", metavar="BATCH_ID", help="the batch, e.g. batch_abc123")
     failed.add_argument("--db", help=db_help)
     failed.add_argument("--destination", choices=KINDS, help=destination_help)
-    failed.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    failed.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        default="csv",
+        help="CSV with a header (default) or one JSON object per line",
+    )
+    wait_option(failed)
 
     sql = commands.add_parser(
         "sql", help="run read-only SQL against the tables and views", epilog=EPILOG
@@ -122,7 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query", help='e.g. "select * from openai_batches.open_batches"')
     sql.add_argument("--db", help=db_help)
     sql.add_argument("--destination", choices=KINDS, help=destination_help)
-    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="a table (default), CSV with a header, or a JSON array of objects",
+    )
+    wait_option(sql)
 
     notebooks = commands.add_parser(
         "notebooks", help="copy the Jupyter notebooks into a folder", epilog=EPILOG
@@ -142,8 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
         "http://127.0.0.1:PORT/v1",
     )
     simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    simulate.add_argument("--batches", type=int, default=500)
-    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument(
+        "--batches",
+        type=int,
+        default=500,
+        metavar="N",
+        help="batches in the simulated history, over the 60 days before --now (default 500)",
+    )
+    simulate.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        metavar="N",
+        help="seed of the random history: the same seed and --now give the same batches "
+        "(default 7)",
+    )
+    simulate.add_argument(
+        "--latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="every API answer waits this long, like a distant API's round trip (default 0; "
+        "POST /_sim/latency?seconds=S changes it while it runs)",
+    )
     simulate.add_argument(
         "--now",
         type=_instant,
@@ -164,7 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo.duckdb",
         help="DuckDB file (default demo.duckdb); must not exist or be an earlier demo's",
     )
-    demo.add_argument("--batches", type=int, default=2000)
+    demo.add_argument(
+        "--batches",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="batches in the simulated history (default 2000)",
+    )
     return parser
 
 
@@ -208,15 +268,31 @@ def _check_parser(commands: Any, db_help: str, destination_help: str) -> None:
         metavar="RULE=LEVEL",
         help="warning, critical or off for one rule, repeatable",
     )
-    check.add_argument("--format", choices=("text", "json", "prometheus"), default="text")
+    check.add_argument(
+        "--format",
+        choices=("text", "json", "prometheus"),
+        default="text",
+        help="monitoring-plugin text (default), JSON, or Prometheus' textfile format",
+    )
     check.add_argument("--output", metavar="FILE", help="write there atomically, not stdout")
     check.add_argument(
         "--wait",
         type=float,
-        default=8.0,
+        default=READ_WAIT_SECONDS,
         metavar="SECONDS",
         help="wait for an extraction writing a DuckDB file to end (default 8)",
     )
+
+
+def _seconds(text: str) -> float:
+    """`--latency`: seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"not a number of seconds, 0 or more: {text!r}")
+    return value
 
 
 def _instant(text: str) -> int:
@@ -238,7 +314,11 @@ def _target(args: argparse.Namespace, redact: Redactor) -> Any:
     """Where the command works (`--destination`, `--db`), its password redacted."""
     from batchlens.storage.target import resolve_target
 
+    wait = getattr(args, "wait", 0.0)  # the readers' --wait
+    if wait < 0:
+        raise errors.UsageError("--wait must be at least 0 seconds")
     target = resolve_target(args.destination, args.db)
+    target.wait_seconds = wait
     for secret in target.secrets():
         redact.add(secret)
     return target
@@ -287,7 +367,19 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
     if views_error is not None:
         print(redact(f"batchlens: {views_error}"), file=sys.stderr)
         exit_code = exit_code or views_error.exit_code
-    if args.html and exit_code == errors.OK:
+    loaded = [run.summary for run in runs if run.summary is not None]
+    failed_files = sum(summary.files_failed for summary in loaded)
+    if failed_files:  # the batches and every complete file are in: a lesser outcome
+        why = next((summary.failed_file for summary in loaded if summary.failed_file), None)
+        print(
+            redact(
+                f"batchlens: loaded, but {failed_files} file{'s' if failed_files > 1 else ''} "
+                f"could not be downloaded{f' ({why})' if why else ''}; the next run fetches them"
+            ),
+            file=sys.stderr,
+        )
+        exit_code = exit_code or errors.FILES_PENDING
+    if args.html and exit_code in (errors.OK, errors.FILES_PENDING):
         from batchlens.output import write_atomically
 
         write_atomically(Path(args.html), _page(target, days=30), "page")
@@ -295,10 +387,8 @@ def _extract(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _page(target: Any, days: int) -> str:
-    from batchlens.report.page import page, page_from
+    from batchlens.report.page import page_from
 
-    if target.db is not None:
-        return page(target.db, days=days)
     with contextlib.closing(target.connect(read_only=True)) as connection:
         return page_from(connection, target.dialect, target.label, days)
 
@@ -309,7 +399,8 @@ def _models(args: argparse.Namespace, redact: Redactor) -> int:
 
     overrides = load_overrides(args.prices)
     target = _target(args, redact)
-    if target.db is not None:  # a missing file is refused by build_models (exit 2)
+    if target.db is not None:
+        target.require_database()  # missing, a folder, not a DuckDB file: exit 2
         views = build_models(target.db, overrides=overrides)
     else:
         with target.lock(), contextlib.closing(target.connect()) as connection:
@@ -319,7 +410,7 @@ def _models(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _report(args: argparse.Namespace, redact: Redactor) -> int:
-    from batchlens.report.terminal import collect, collect_from, show, to_json, to_table
+    from batchlens.report.terminal import collect_from, show, to_json, to_table
     from batchlens.views.price_list import warn_if_stale
 
     if args.days < 1:
@@ -333,11 +424,8 @@ def _report(args: argparse.Namespace, redact: Redactor) -> int:
     if args.format == "html":
         text = _page(target, args.days)
     else:
-        if target.db is not None:
-            data = collect(target.db, args.days, args.by)
-        else:
-            with contextlib.closing(target.connect(read_only=True)) as connection:
-                data = collect_from(connection, target.dialect, args.days, target.label, args.by)
+        with contextlib.closing(target.connect(read_only=True)) as connection:
+            data = collect_from(connection, target.dialect, args.days, target.label, args.by)
         if not args.output:
             show(data, args.format)
             return errors.OK
@@ -368,9 +456,20 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
 
     prometheus = args.format == "prometheus"
     output = Path(args.output).expanduser().absolute() if args.output else None
+
+    def write(text: str, registry: Any) -> None:
+        try:
+            emit(text, registry, output)
+        except OSError as exc:  # the folder was checked: a full disk, a folder gone since
+            raise errors.UsageError(
+                f"cannot write the --output file {output}: {exc.strerror or exc}"
+            ) from None
+
     try:
-        if output is not None and not output.parent.is_dir():
-            raise errors.UsageError(f"the folder of --output does not exist: {output.parent}")
+        if output is not None:
+            from batchlens.output import check_output
+
+            check_output(output, "--output file")  # before the database is read
         if args.wait < 0:
             raise errors.UsageError("--wait must be at least 0 seconds")
         settings = resolve_settings({key: getattr(args, key) for key in KEYS}, args.severity)
@@ -378,8 +477,7 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         with open_read_only(target, args.wait) as connection:
             snapshot = read_snapshot(connection, target.dialect, target.label, settings)
         outcome = evaluate(snapshot, settings, datetime.now(UTC))
-        emit(render(outcome, args.format), prometheus_registry(outcome) if prometheus else None,
-             output)  # fmt: skip
+        write(render(outcome, args.format), prometheus_registry(outcome) if prometheus else None)
         return outcome.state
     except Exception as exc:
         known = errors.classify(exc)
@@ -392,9 +490,12 @@ def _check(args: argparse.Namespace, redact: Redactor) -> int:
         print(f"batchlens: {message}", file=sys.stderr)
         registry = unknown_registry() if prometheus else None
         try:
-            emit(render_unknown(message, args.format), registry, output)
-        except (OSError, errors.UsageError):  # --output cannot be written: stdout instead
-            emit(render_unknown(message, args.format), registry, None)
+            write(render_unknown(message, args.format), registry)
+        except errors.UsageError:
+            # --output cannot take it: a plugin's reader still finds UNKNOWN on stdout, but
+            # Prometheus text there would pass for a result; its reason is on stderr above
+            if not prometheus:
+                emit(render_unknown(message, args.format), None, None)
         return UNKNOWN
 
 
@@ -406,13 +507,22 @@ def _prices(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _failed_requests(args: argparse.Namespace, redact: Redactor) -> int:
-    from batchlens.report.failed_requests import failed_requests, render
+    from batchlens.report.failed_requests import (
+        batch_errors,
+        failed_requests,
+        render,
+        render_batch_errors,
+    )
 
     target = _target(args, redact)
     target.require_database()
     with contextlib.closing(target.connect(read_only=True)) as connection:
         found = failed_requests(connection, target.dialect, args.batch_id)
+        whole = [] if found else batch_errors(connection, target.dialect, args.batch_id)
     sys.stdout.write(render(found, args.format, terminal=sys.stdout.isatty()))
+    if whole:  # it failed as a whole: stdout stays the (empty) list a script reads
+        sys.stdout.flush()
+        sys.stderr.write(render_batch_errors(args.batch_id, whole))
     return errors.OK
 
 
@@ -440,12 +550,26 @@ def _notebooks(args: argparse.Namespace, redact: Redactor) -> int:
 
 
 def _simulate(args: argparse.Namespace, redact: Redactor) -> int:
+    """The simulator in the foreground until SIGINT or SIGTERM, which end it with 0.
+
+    As `simulator.server.serve_forever` runs it, with the answers' latency besides (which
+    serve_forever does not take).
+    """
+    import threading
     import time
 
-    from batchlens.simulator.server import serve_forever
+    from batchlens.simulator.server import Simulator
 
     now = int(time.time()) if args.now is None else args.now
-    serve_forever(port=args.port, batches=args.batches, seed=args.seed, now=now)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    with Simulator(
+        batches=args.batches, seed=args.seed, port=args.port, now=now, latency=args.latency
+    ) as sim:
+        print(f"batchlens simulator at {sim.url} (api key: {sim.api_key})", flush=True)
+        while not stop.wait(0.5):
+            pass
     return errors.OK
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from batchlens.report.terminal import collect, show
 from batchlens.run.extract import Progress, run_extraction, state_dir
 from batchlens.simulator.server import Simulator
 from batchlens.storage.duckdb_connection import connect
+from batchlens.storage.duckdb_file import check_database_path
 from batchlens.views.build import build_models
 from batchlens.views.queries import load
 
@@ -43,12 +46,14 @@ def is_demo_database(db: Path) -> bool:
 
 
 def _start_afresh(db: Path) -> None:
-    """Removes an earlier demo's file and state; refuses any other file (exit 2)."""
-    if db.exists() and not is_demo_database(db):
+    """Removes an earlier demo's file and state; refuses any other file (exit 2), and a
+    folder that takes no file, before anything is written."""
+    if db.is_file() and not is_demo_database(db):
         raise UsageError(
             f"{db} exists and is not a demo database; the demo replaces only a file it "
             "created. Pass another --db, or remove that file yourself"
         )
+    check_database_path(db)  # a missing or read-only folder, a folder as --db
     db.unlink(missing_ok=True)
     Path(f"{db}.wal").unlink(missing_ok=True)
     shutil.rmtree(state_dir(db), ignore_errors=True)
@@ -75,6 +80,45 @@ def run_demo(db: Path, batches: int = 2000) -> int:
     html = db.with_suffix(".html")
     write_atomically(html, page(db, days=30), "page")
     print(f"\nThe same as a page with charts: {html}")
-    query = shlex.quote("select * from openai_batches.batch_facts limit 10")
-    print(f"\nExplore it: batchlens sql --db {shlex.quote(str(db))} {query}")
+    print("\nNext, on the demo's database:")
+    for line in next_commands(db):
+        print(f"  {line}")
     return errors.OK
+
+
+def next_commands(db: Path) -> list[str]:
+    """The commands to go on with, as they can be pasted: this batchlens as it was started
+    (`.venv/bin/batchlens` after `make demo`), the duckdb shell beside it, and `--db`
+    relative to the working directory when the file is inside it."""
+    program, shell = _programs()
+    where = shlex.quote(_relative(db))
+    open_batches = shlex.quote("select * from openai_batches.open_batches")
+    lines = [
+        f"{program} report --db {where}",
+        f"{program} sql --db {where} {open_batches}",
+        f"{program} check --db {where}",
+    ]
+    if shell is not None:
+        active = shlex.quote("select * from openai_batches.active_batches")
+        lines.append(f"{shell} -readonly {where} {active}")
+    return lines
+
+
+def _programs() -> tuple[str, str | None]:
+    """How to call batchlens and the duckdb shell from here: by the path this process was
+    started by (`.venv/bin/batchlens`) unless $PATH finds that same program by its name."""
+    started = Path(sys.argv[0])
+    on_path = shutil.which("batchlens")
+    if (
+        started.name != "batchlens"
+        or started.parent == Path()
+        or (on_path is not None and Path(on_path).resolve() == started.resolve())
+    ):
+        return "batchlens", "duckdb" if shutil.which("duckdb") else None
+    shell = started.with_name("duckdb")
+    return shlex.quote(str(started)), shlex.quote(str(shell)) if shell.exists() else None
+
+
+def _relative(db: Path) -> str:
+    here = Path.cwd()
+    return os.path.relpath(db, here) if db.is_relative_to(here) else str(db)

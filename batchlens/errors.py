@@ -13,6 +13,8 @@ FAILED = 1  # failure after retries, or an answer that is not a valid list page
 USAGE = 2  # usage or configuration error
 LOCKED = 3  # another process holds the database
 REFUSED = 4  # the API refused the credentials or the URL (401/403/404)
+# 5: `extract` loaded, but the views were not rebuilt (batchlens.run.extract.ViewsNotBuiltError)
+FILES_PENDING = 6  # loaded, but N files could not be downloaded; the next run fetches them
 INTERRUPTED = 130  # SIGINT or SIGTERM, as shells report it
 BROKEN_PIPE = 141  # stdout's reader went away (`| head`): what shells report for SIGPIPE
 

@@ -21,10 +21,26 @@ def check_output(path: Path, what: str = "output") -> None:
     folder = path.absolute().parent
     if not folder.is_dir():
         raise UsageError(f"the folder of the {what} does not exist: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"the folder of the {what} is not writable: {folder}")
     if path.is_dir():
         raise UsageError(f"the {what} path is a folder: {path}")
+    check_writable_folder(folder, what)
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Refuses a folder that takes no new file. Its permission bits do not say it all: root
+    writes through them, but not onto a read-only mount, into an immutable folder or into
+    `/proc`; so a file is created there and removed again."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the folder of the {what} is not writable: {folder}")
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".batchlens-probe-")
+    except OSError as exc:
+        raise UsageError(
+            f"the folder of the {what} is not writable: {folder} (creating a file there "
+            f"fails: {exc.strerror or exc})"
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def write_atomically(path: Path, text: str | bytes, what: str = "output") -> None:

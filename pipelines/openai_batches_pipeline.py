@@ -6,8 +6,9 @@ The key comes the dlt way: `[sources.openai_batches] api_key` in `.dlt/secrets.t
 `SOURCES__OPENAI_BATCHES__API_KEY` (and `SOURCES__OPENAI_BATCHES__BASE_URL` for a gateway
 or the built-in simulator). Run it again and it reads only what is new plus every batch
 that was still open last time: the source keeps that in dlt's state, which commits with
-the rows. `batchlens extract` runs this same source, with a plan read from the database
-that makes each run cheaper (docs/incremental.md).
+the rows. A long first run commits in steps, so that one stopped halfway is finished by
+the next from where it stopped. `batchlens extract` runs this same source, with a plan
+read from the database that makes each run cheaper (docs/incremental.md).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dlt
 
 from openai_batches import openai_batches
+from openai_batches.steps import Steps
 
 
 def load_batches(requests: str = "errors") -> dlt.Pipeline:
@@ -31,8 +33,15 @@ def load_batches(requests: str = "errors") -> dlt.Pipeline:
         destination="duckdb",
         dataset_name="openai_batches",
     )
-    info = pipeline.run(openai_batches(requests=requests))
-    print(info)
+    # One load package per step (a few thousand batches, or a minute), each with its state.
+    steps = Steps()
+    try:
+        while True:
+            print(pipeline.run(openai_batches(requests=requests, steps=steps)))
+            if not steps.more:
+                break
+    finally:
+        steps.close()
     return pipeline
 
 

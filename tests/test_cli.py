@@ -128,6 +128,51 @@ def test_simulate_serves_the_api_in_the_foreground(tmp_path: Path) -> None:
     assert process.returncode in (0, -15)
 
 
+def test_every_option_of_every_command_says_what_it_is() -> None:
+    """`--help` (and docs/cli.md, generated from it) explains each option and argument."""
+    import argparse
+
+    from batchlens.cli import build_parser
+
+    commands = next(
+        action for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )  # fmt: skip
+    silent = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if not action.help and "--help" not in action.option_strings
+    ]
+    assert not silent, silent
+
+
+def test_simulate_takes_a_latency(tmp_path: Path) -> None:
+    helped = " ".join(run_cli("simulate", "--help", cwd=tmp_path).stdout.split())
+    assert "--latency SECONDS" in helped and "round trip" in helped
+    assert "--batches N batches in the simulated history" in helped
+    assert "--seed N seed of the random history" in helped
+    assert run_cli("simulate", "--latency", "-1", cwd=tmp_path).returncode == 2
+    process = subprocess.Popen(
+        cli_command("simulate", "--port", "0", "--batches", "20", "--latency", "0.4"),
+        cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = process.stdout.readline()
+        url = next(word for word in line.split() if word.startswith("http://127.0.0.1:"))
+        key = line.split("api key:")[-1].strip(" )\n")
+        started = time.monotonic()
+        answer = requests.get(
+            f"{url.rstrip('/')}/batches", params={"limit": 1},
+            headers={"Authorization": f"Bearer {key}"}, timeout=10,
+        )  # fmt: skip
+        assert answer.status_code == 200 and time.monotonic() - started >= 0.4
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert process.returncode in (0, -15)
+
+
 def test_models_and_report_on_a_loaded_database(sim: Simulator, db: Path) -> None:
     assert extract(sim, db).returncode == 0
     built = run_cli("models", "--db", str(db), cwd=db.parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -191,3 +192,13 @@ def test_help_lists_the_exit_codes(tmp_path: Path) -> None:
     result = run_cli("extract", "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "4 API refused" in " ".join(result.stdout.split())
+
+
+def test_help_lists_every_exit_code_of_the_readme(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n\n", 2)[1]
+    codes = re.findall(r"^\| (\d+) \|", table, re.MULTILINE)
+    assert {"0", "2", "130", "141"} <= set(codes)
+    helped = " ".join(run_cli("extract", "--help", cwd=tmp_path).stdout.split())
+    missing = [code for code in codes if not re.search(rf"(?:codes: |, ){code} \w", helped)]
+    assert not missing, f"exit codes the README lists and --help does not: {missing}"

@@ -8,10 +8,12 @@ import json
 import os
 import pty
 import re
+import shlex
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import termios
 import time
 from datetime import UTC, datetime, timedelta
@@ -228,11 +230,93 @@ def test_version(tmp_path: Path) -> None:
     assert result.stdout.strip() == f"batchlens {importlib.metadata.version('batchlens')}"
 
 
-def test_the_demo_hint_names_a_command_the_setup_installs(tmp_path: Path) -> None:
+def test_the_demo_ends_with_the_next_commands_and_its_db(tmp_path: Path) -> None:
     result = run_cli("demo", "--db", str(tmp_path / "d.duckdb"), "--batches", "40", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    hint = result.stdout.strip().splitlines()[-1]
-    assert hint.startswith("Explore it: batchlens ") and "duckdb " not in hint.split(":")[1][:8]
+    hint = result.stdout.split("Next, on the demo's database:\n", 1)[1].splitlines()
+    assert hint[:3] == [
+        "  batchlens report --db d.duckdb",
+        "  batchlens sql --db d.duckdb 'select * from openai_batches.open_batches'",
+        "  batchlens check --db d.duckdb",
+    ]
+    for line in hint[:3]:  # each one answers, from the folder the demo ran in
+        words = shlex.split(line)
+        assert words[0] == "batchlens"
+        assert run_cli(*words[1:], cwd=tmp_path).returncode in (0, 1, 2)  # check: 0-2
+
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def a_checkout(tmp_path: Path) -> str:
+    """A folder laid out as a checkout after `make demo` (.venv/bin, the demo's files): what
+    the demo printed."""
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "bin").symlink_to(VENV_BIN)
+    demo = subprocess.run(
+        [".venv/bin/batchlens", "demo", "--batches", "60"], cwd=tmp_path, env=cli_env(),
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    assert (tmp_path / "demo.duckdb").is_file()
+    return demo.stdout
+
+
+@pytest.mark.slow  # a demo in a process of its own, then the shell lines one by one
+def test_after_make_demo_the_printed_and_readme_lines_work_verbatim(tmp_path: Path) -> None:
+    checkout, shown = tmp_path, a_checkout(tmp_path)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    (readme_lines,) = [
+        block.strip().splitlines()
+        for block in re.findall(r"```sh\n(.*?)```", quick, re.S)
+        if "demo.duckdb" in block
+    ]
+    printed = shown.split("Next, on the demo's database:\n", 1)[1].split("\n")
+    printed = [line.strip() for line in printed if line.strip()]
+    assert printed[0] == ".venv/bin/batchlens report --db demo.duckdb"
+    assert any(line.startswith(".venv/bin/duckdb -readonly demo.duckdb ") for line in printed)
+    said = [shlex.split(line) for line in printed]
+    assert all(shlex.split(line) in said for line in readme_lines)  # the README shows them
+    before = sorted(path.name for path in checkout.iterdir())
+    for line in printed:
+        ran = subprocess.run(
+            ["bash", "-c", line], cwd=checkout, env=cli_env(), capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert ran.returncode in ((0, 1, 2) if " check " in line else (0,)), (line, ran.stderr)
+        assert ran.stdout.strip() and "error" not in ran.stderr.lower(), (line, ran.stderr)
+    assert sorted(path.name for path in checkout.iterdir()) == before  # no stray database
+
+
+def test_a_duckdb_line_on_a_missing_file_creates_none(tmp_path: Path) -> None:
+    """The README's `duckdb` lines open read-only: a mistyped path fails, and leaves no empty
+    database that `batchlens sql` would then trip over."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shell = [line for line in readme.splitlines() if line.startswith(".venv/bin/duckdb ")]
+    assert shell and all(line.startswith(".venv/bin/duckdb -readonly ") for line in shell)
+    missed = subprocess.run(
+        [str(VENV_BIN / "duckdb"), "-readonly", "batchlens.duckdb", "select 1"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert missed.returncode != 0 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command", [["sql", "select 1"], ["report"], ["report", "--format", "html"]]
+)
+def test_an_empty_duckdb_file_is_named_as_holding_no_tables(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """What a plain `duckdb missing.duckdb` line leaves behind: a DuckDB file with nothing."""
+    empty = tmp_path / "missing.duckdb"
+    duckdb.connect(str(empty)).close()
+    result = run_cli(*command, "--db", str(empty), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"batchlens: the database {empty} holds no batchlens tables: nothing was extracted "
+        f"into it yet. Run `batchlens extract --db {empty}` (it builds the views too)"
+    ]
 
 
 # --- 4. an unreachable API: the cause, the attempts, and progress while waiting -------------

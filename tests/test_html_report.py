@@ -9,6 +9,7 @@ from the simulator's own batches.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import shutil
 import time
@@ -166,6 +167,166 @@ def test_hostile_strings_are_text(built: tuple[str, dict]) -> None:
     # and in the charts' SVG text (tick labels, legends), escaped by matplotlib
     assert sum(f"gpt-{HOSTILE}" in part for part in parsed.texts) >= 3
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+class Headings(HTMLParser):
+    """The words a reader scans: section headings, table captions and headers, card labels,
+    and each table's rows of cells."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: dict[str, list[str]] = {"h2": [], "th": [], "caption": [], "card": []}
+        self.tables: dict[str, list[list[str]]] = {}  # caption -> rows of cell texts
+        self._open: str | None = None
+        self._caption = ""
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("h2", "th", "caption"):
+            self._open, self.found[tag] = tag, [*self.found[tag], ""]
+        elif tag == "div" and "card" in (dict(attrs).get("class") or "").split():
+            self._open, self.found["card"] = "card", [*self.found["card"], ""]
+        elif tag == "tr":
+            self._row = []
+        elif tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "caption":
+            self._caption = self.found["caption"][-1]
+            self.tables[self._caption] = []
+        if tag in ("h2", "th", "caption") or (tag == "div" and self._open == "card"):
+            self._open = None
+        elif tag == "td" and self._row is not None and self._cell is not None:
+            self._row.append("".join(self._cell))
+            self._cell = None
+        elif tag == "tr" and self._row:
+            self.tables[self._caption].append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open == "card" and self.found["card"]:
+            self.found["card"][-1] += data
+        elif self._open:
+            self.found[self._open][-1] += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def table_starting(parsed: Headings, words: str) -> list[list[str]]:
+    (caption,) = [caption for caption in parsed.tables if caption.startswith(words)]
+    return parsed.tables[caption]
+
+
+def test_every_heading_and_column_reads_as_words(built: tuple[str, dict]) -> None:
+    """No JSON key or column name (`priced_batches`, "spend windows", "days 7") on the page."""
+    text, data = built
+    parsed = Headings(text)
+    named = [t for t in parsed.found["h2"] + parsed.found["th"] + parsed.found["card"] if "_" in t]
+    assert not named, named
+    # a caption may name the view its rows come from, in parentheses, for those who query it
+    captions = [re.sub(r"\([^)]*\)", "", caption) for caption in parsed.found["caption"]]
+    assert not [caption for caption in captions if "_" in caption], captions
+    assert {"What it cost", "Why requests failed"} <= set(parsed.found["h2"])
+    spend = table_starting(parsed, "Spend by window")
+    assert len(spend) == len(data["report"]["spend"]["windows"]) > 0
+    assert {row[0] for row in spend} <= {f"{days} d" for days in (1, 7, 30)}
+    codes = table_starting(parsed, "Most frequent request error codes")
+    assert [row[0] for row in codes] == [
+        row["error_code"] for row in data["report"]["request_errors"]["codes"]
+    ]
+    every = table_starting(parsed, "Batches where every request failed")
+    assert [row[0] for row in every] == [
+        row["batch_id"] for row in data["report"]["request_errors"]["all_failed_batches"]
+    ]
+    for header in ("priced batches", "cost (USD)", "saved by batching (USD)", "failed requests",
+                   "most common error code"):  # fmt: skip
+        assert header in parsed.found["th"], header
+
+
+MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+DAY_TICK = re.compile(rf"^(?:\d\d:\d\d)?\s*(\d{{1,2}}) ({MONTHS})(?: (\d{{4}}))?$")
+
+
+def test_date_ticks_name_the_month_and_the_year() -> None:
+    from matplotlib.dates import date2num
+
+    from batchlens.report.charts import DateTicks
+
+    days = [datetime(2026, 11, 26, tzinfo=UTC) + timedelta(days=3 * n) for n in range(4)]
+    assert DateTicks().format_ticks([date2num(day) for day in days]) == [
+        "26 Nov 2026", "29 Nov", "2 Dec", "5 Dec",
+    ]  # fmt: skip
+    new_year = [datetime(2026, 12, 31, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)]
+    assert DateTicks().format_ticks([date2num(day) for day in new_year]) == [
+        "31 Dec 2026", "1 Jan 2027",
+    ]  # fmt: skip
+    hours = [datetime(2026, 12, 4, 18, tzinfo=UTC) + timedelta(hours=3 * n) for n in range(3)]
+    assert DateTicks().format_ticks([date2num(hour) for hour in hours]) == [
+        "18:00\n4 Dec 2026", "21:00", "5 Dec",
+    ]  # fmt: skip
+
+
+def test_day_ticks_are_evenly_spaced_across_a_month_end() -> None:
+    """matplotlib's own day ticks start again on the 1st: "29 Nov" and "1 Dec" side by side."""
+    from matplotlib.dates import date2num
+    from matplotlib.figure import Figure
+
+    from batchlens.report.charts import DateTicks, DayLocator
+
+    ax = Figure().add_subplot()
+    ax.set_xlim(
+        date2num(datetime(2026, 11, 5, tzinfo=UTC)), date2num(datetime(2026, 12, 5, tzinfo=UTC))
+    )
+    locator = DayLocator()
+    locator.set_axis(ax.xaxis)
+    ticks = list(locator())
+    assert len({round(b - a, 6) for a, b in itertools.pairwise(ticks)}) == 1, ticks
+    labels = DateTicks().format_ticks(ticks)
+    assert labels[0] == "5 Nov 2026" and any(label.endswith(" Dec") for label in labels)
+
+
+def test_date_axes_show_the_month_and_the_year(built: tuple[str, dict]) -> None:
+    """Each tick says its day and month, the first its year too, and the axis names the
+    range, so a window across a month's end names both months."""
+    from batchlens.report.charts import date_span
+
+    text, data = built
+    for chart, rows in (("active_hourly", "active_hourly"), ("outcomes_daily", "outcomes_daily"),
+                        ("durations_daily", "durations_daily")):  # fmt: skip
+        figure = text[text.index(f'data-chart="{chart}"') :]
+        texts = [part.strip() for part in Page(figure[: figure.index("</figure>")]).texts]
+        ticks = [match for part in texts if (match := DAY_TICK.match(part))]
+        assert len(ticks) >= 4, (chart, texts)
+        assert ticks[0][3] is not None and all(tick[3] is None for tick in ticks[1:]), ticks
+        days = [row["hour"].date() if "hour" in row else row["day"] for row in data[rows]]
+        span = date_span(min(days), max(days))
+        assert any(part.endswith(f"(UTC), {span}") for part in texts), (chart, span, texts)
+        if min(days).month != max(days).month:
+            assert " to " in span and f"{min(days):%b}" in span and f"{max(days):%b}" in span
+    assert date_span(date(2026, 11, 5), date(2026, 12, 2)) == "5 Nov to 2 Dec 2026"
+    assert date_span(date(2026, 12, 20), date(2027, 1, 5)) == "20 Dec 2026 to 5 Jan 2027"
+    assert date_span(date(2026, 12, 4), date(2026, 12, 4)) == "4 Dec 2026"
+
+
+def test_the_page_and_the_terminal_say_the_same_order(
+    loaded: tuple[Path, list[dict]], built: tuple[str, dict]
+) -> None:
+    from batchlens.report.format import OPEN_BATCHES_ORDER
+    from batchlens.report.terminal import collect, to_table
+
+    text, data = built
+    said = " ".join(Page(text).text.split())
+    assert f"(STUCK); {OPEN_BATCHES_ORDER}" in said and "overdue first" not in said
+    terminal = " ".join(to_table(collect(loaded[0], 30)).split())
+    assert f"({OPEN_BATCHES_ORDER})" in terminal
+    # and it is the order the rows come in (sql/queries/report/open_batches.sql)
+    rows = data["report"]["open_batches"]["batches"]
+    keys = [(not r["is_long_finalizing"], not r["is_overdue"], r["created_at"]) for r in rows]
+    assert keys == sorted(keys) and OPEN_BATCHES_ORDER.startswith("stuck first, then overdue")
 
 
 def test_chart_rows_match_the_simulated_batches(

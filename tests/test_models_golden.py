@@ -347,9 +347,7 @@ def expected_facts(history: dict[str, list[dict]]) -> list[dict]:
                     and (counts.get("total") or 0) > 0
                     and counts.get("failed") == counts.get("total"),
                     "request_failed_share": share(counts.get("failed"), counts.get("total")),
-                    "request_completed_share": share(
-                        counts.get("completed"), counts.get("total")
-                    ),
+                    "request_completed_share": share(counts.get("completed"), counts.get("total")),
                     "furthest_status": "finalizing"
                     if b["finalizing_at"] is not None
                     else "in_progress"

@@ -8,6 +8,7 @@ out from the recorded "as of" with plain date arithmetic.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -274,3 +275,23 @@ def test_report_on_an_account_without_batches(tmp_path: Path) -> None:
     assert all(w["terminal"] == 0 and w["failure_rate"] is None for w in data["windows"])
     assert data["open_batches"]["total"] == 0
     assert "(none)" in report(db)
+
+
+def test_docs_name_every_json_key(loaded: Path) -> None:
+    """docs/report.md lists the JSON document's keys: the ones the report has, no others."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text()
+    paragraph = " ".join(doc.split("The top-level keys", 1)[1].split("\n\n", 1)[0].split())
+    # `name` (`a`, `b`, ...): a key and the keys inside it, one level of parentheses deep
+    inner = dict(re.findall(r"`(\w+)`\s*\(([^()]*(?:\([^()]*\)[^()]*)*)\)", paragraph))
+    top = set(re.findall(r"`(\w+)`", re.sub(r"\([^()]*(?:\([^()]*\)[^()]*)*\)", "", paragraph)))
+    from batchlens.report.terminal import collect
+
+    data = collect(loaded, 30, by="metadata.owner")
+    assert top == set(data), top ^ set(data)
+    summary, each = inner["open_batches"].split("each batch", 1)
+    assert set(re.findall(r"`(\w+)`", summary)) == set(data["open_batches"])
+    assert set(re.findall(r"`(\w+)`", each)) <= set(data["open_batches"]["batches"].columns)
+    assert set(re.findall(r"`(\w+)`", inner["request_errors"])) == set(data["request_errors"])
+    spend = dict(re.findall(r"`(\w+)`:\s*([^;]*)", inner["spend"]))
+    for part in ("windows", "unpriced_models"):
+        assert set(re.findall(r"`(\w+)`", spend[part])) == set(data["spend"][part].columns)

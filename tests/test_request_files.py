@@ -24,10 +24,11 @@ import requests
 from batchlens.run.extract import state_dir
 from batchlens.simulator.files import CONTENT_MARKER
 from batchlens.simulator.server import Simulator
-from helpers import KEY, cli_command, cli_env, extract, run_cli, snapshot, summary
+from helpers import KEY, cli_command, cli_env, extract, run_cli, summary
 
 DAY = 86_400
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
+ROOT = Path(__file__).resolve().parents[1]
 RETENTION = 30 * DAY
 
 
@@ -340,24 +341,116 @@ def test_faults_on_downloads_are_retried(small_sim: Simulator, db: Path, kind: s
     assert {(b, c): code for b, c, code in stored} == expected_errors(small_sim)
 
 
-def test_a_download_cut_off_fails_the_run_and_changes_nothing(
-    small_sim: Simulator, db: Path
-) -> None:
+def expected_rows(sim: Simulator, kinds: tuple[str, ...]) -> set[tuple[str, str, str]]:
+    """(batch id, file kind, custom_id) of every line of every file still served."""
+    return {
+        (batch["id"], kind, line["custom_id"])
+        for kind in kinds
+        for file_id, batch in terminal_files(sim, (kind,)).items()
+        if served(sim, batch)
+        for line in sim.file_lines(file_id)
+    }
+
+
+def stored_rows(db: Path) -> list[tuple[str, str, str]]:
+    return query(db, "select batch_id, kind, custom_id from openai_batches.batch_requests")
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["range", "no-range"])
+def test_a_body_that_breaks_off_is_resumed_and_its_rows_loaded_once(db: Path, ranges: bool) -> None:
+    """Cut and reset halfway through: asked again from the byte it stopped at (206), or,
+    from a server that ignores `Range`, again whole with the bytes already read skipped."""
+    with Simulator(batches=40, seed=7, api_key=KEY, ranges=ranges) as sim:
+        every = {**terminal_files(sim, ("error",)), **terminal_files(sim, ("output",))}
+        first, second, third = sorted(f for f, batch in every.items() if served(sim, batch))[:3]
+        sim.inject("cut", on="content", match=first, times=2)
+        sim.inject("reset", on="content", match=second, times=1)
+        sim.inject("cut", on="content", match=third, times=1)
+        result = extract(sim, db, "--requests", "all")
+        assert result.returncode == 0, result.stderr
+        rows = stored_rows(db)
+        assert len(rows) == len(set(rows)) and set(rows) == expected_rows(sim, ("error", "output"))
+        loaded = dict(
+            query(
+                db, "select file_id, bytes from openai_batches.batch_files where state = 'loaded'"
+            )
+        )
+        assert loaded and all(size == len(b"".join(sim._file(f"/v1/files/{file_id}/content")))
+                              for file_id, size in loaded.items())  # fmt: skip
+        # each break costs one attempt more, a retry of the summary's
+        assert sim.faults_injected == 4 and summary(result)["retries"] == 4
+        for file_id, breaks in ((first, 2), (second, 1), (third, 1)):
+            sent = sim.content_ranges(file_id)
+            assert len(sent) == 1 + breaks and sent[0] is None
+            offsets = [int(value[len("bytes=") : -1]) for value in sent[1:]]
+            # from where it broke off (the server without ranges sends all, the rest skipped)
+            assert offsets == sorted(offsets) and 0 < offsets[0] < loaded[file_id]
+
+
+def pending_longer_than(db: Path, seconds: int) -> list[tuple]:
+    """sql/queries/check/pending_files.sql, as the `check` rule runs it."""
+    sql = (ROOT / "sql" / "queries" / "check" / "pending_files.sql").read_text()
+    sql = sql.replace("$pending_s", str(seconds))
+    return [row[1:4] for row in query(db, sql)]
+
+
+def test_a_file_that_keeps_failing_costs_that_file_only(small_sim: Simulator, db: Path) -> None:
     assert extract(small_sim, db, "--requests", "none").returncode == 0
-    before = snapshot(db)
-    state_before = sorted(p.read_bytes() for p in state_dir(db).rglob("state.json"))
-    small_sim.inject("malformed", on="file")  # every download breaks off after its first piece
+    errors = {f: b for f, b in terminal_files(small_sim).items() if served(small_sim, b)}
+    broken, batch = sorted(errors.items())[0]
+    small_sim.inject("cut", on="content", match=broken)  # every attempt breaks off
+    small_sim.reset_requests()
     result = extract(small_sim, db)
-    assert result.returncode == 1, result.stderr
-    errors = [line for line in result.stderr.splitlines() if "so far" not in line]  # progress
-    assert len(errors) == 1 and "broke off" in errors[0] and "Traceback" not in result.stderr
-    assert snapshot(db) == before
-    assert sorted(p.read_bytes() for p in state_dir(db).rglob("state.json")) == state_before
+    assert result.returncode == 6, result.stderr
+    assert summary(result)["files_failed"] == 1
+    assert summary(result)["files"] == len(errors) - 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("batchlens: loaded, but 1 file could not be downloaded (file ")
+    assert broken in last and "broke off" in last and "the next run fetches them" in last
+    assert "Traceback" not in result.stderr
+    assert small_sim.content_requests(broken) == 5  # dlt's default request_max_attempts
+    (state, reason, first_failed_at), = query(
+        db,
+        "select state, failure_reason, first_failed_at from openai_batches.batch_files "
+        f"where file_id = '{broken}'",
+    )  # fmt: skip
+    assert state == "pending" and "broke off" in reason and first_failed_at is not None
+    # every other file is in, with its rows; none of the failing file's
+    ledger = dict(query(db, "select file_id, state from openai_batches.batch_files"))
+    assert {f for f, s in ledger.items() if s == "loaded"} == set(errors) - {broken}
+    stored = query(db, "select batch_id, custom_id, error_code from openai_batches.request_errors")
+    assert {(b, c): code for b, c, code in stored} == {
+        key: code for key, code in expected_errors(small_sim).items() if key[0] != batch["id"]
+    }
+
+    # what `check` warns about: pending for longer than it is asked (a day by default)
+    assert pending_longer_than(db, 86_400) == []
+    assert pending_longer_than(db, -3_600) == [(broken, batch["id"], "error")]
+
+    # still failing: asked again, the first failure kept
+    time.sleep(0.01)
+    small_sim.reset_requests()
+    again = extract(small_sim, db)
+    assert again.returncode == 6, again.stderr
+    assert small_sim.content_requests() == 5, small_sim.requests
+    assert query(
+        db, f"select first_failed_at from openai_batches.batch_files where file_id = '{broken}'"
+    ) == [(first_failed_at,)]
+
     small_sim.clear_faults()
+    small_sim.reset_requests()
     result = extract(small_sim, db)
     assert result.returncode == 0, result.stderr
+    # that file only: every complete file stays as it was
+    assert small_sim.content_requests() == small_sim.content_requests(broken) == 1
+    assert query(
+        db,
+        "select state, failure_reason, first_failed_at from openai_batches.batch_files "
+        f"where file_id = '{broken}'",
+    ) == [("loaded", None, None)]
     stored = query(db, "select batch_id, custom_id, error_code from openai_batches.request_errors")
     assert {(b, c): code for b, c, code in stored} == expected_errors(small_sim)
+    assert len(stored) == len({(b, c) for b, c, _ in stored})
 
 
 @pytest.mark.slow

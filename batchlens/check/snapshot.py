@@ -7,25 +7,19 @@ stalled (at the statuses' thresholds, or at `stuck_hours` where it overrides the
 rates of a window are decided there, never here. The rules that judge the rows are in
 `rules.py`. A DuckDB file is opened read-only; while an extraction is writing it (DuckDB
 allows one writer and no readers beside it) the check waits a few seconds for it to end
-and then says who holds it.
+and then says who holds it, as every reader does (`batchlens.storage.readers`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
-import time
 from collections.abc import Collection, Iterator
-from pathlib import Path
 from typing import Any
-
-import duckdb
 
 from batchlens.check.rules import FILE_HORIZON_HOURS, FILE_RETENTION_HOURS, Settings, Snapshot
 from batchlens.errors import BatchlensError, classify
 from batchlens.storage.dialects import DUCKDB, execute
-from batchlens.storage.lock import read_holder
+from batchlens.storage.readers import open_duckdb_reader
 from batchlens.storage.target import Target
 from batchlens.views.build import SCHEMA
 from batchlens.views.queries import read
@@ -105,66 +99,21 @@ def _relations(connection: Any, dialect: str) -> set[str]:
 
 @contextlib.contextmanager
 def open_read_only(target: Target, wait_seconds: float) -> Iterator[Any]:
-    """A read-only connection to `target`; CheckUnavailable when there is none to be had."""
-    if target.db is not None:
-        connection = _open_duckdb(target, wait_seconds)
-    else:
-        try:
+    """A read-only connection to `target`, after an extraction writing a DuckDB file
+    (`wait_seconds` at most); a known failure says what it is, any other is CheckUnavailable."""
+    try:
+        if target.db is not None:
+            connection = open_duckdb_reader(target, wait_seconds)
+        else:
             connection = target.connect(read_only=True)
-        except Exception as exc:
-            known = classify(exc)
-            message = known[1] if known else f"{type(exc).__name__}: {_first_line(exc)}"
-            raise CheckUnavailable(f"cannot read {target.label}: {message}") from None
+    except BatchlensError:
+        raise
+    except Exception as exc:
+        known = classify(exc)
+        message = known[1] if known else f"{type(exc).__name__}: {_first_line(exc)}"
+        raise CheckUnavailable(f"cannot read {target.label}: {message}") from None
     with contextlib.closing(connection):
         yield connection
-
-
-def _open_duckdb(target: Target, wait_seconds: float) -> Any:
-    """Waits up to `wait_seconds` for a writer to let go: an extraction takes seconds."""
-    assert target.db is not None
-    target.require_database()
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return target.connect(read_only=True)
-        except duckdb.Error as exc:
-            known = classify(exc)
-            if known is None:
-                raise CheckUnavailable(
-                    f"cannot open the database {target.db}: {_first_line(exc)}"
-                ) from None
-            if time.monotonic() < deadline:
-                time.sleep(0.2)
-                continue
-            holder = extraction_holder(target.state_dir() / "lock")
-            if holder:
-                raise CheckUnavailable(
-                    f"an extraction is writing the database ({holder}) and did not finish "
-                    f"within {wait_seconds:g} s; DuckDB allows no reader beside a writer. "
-                    "Run check after extract (or raise --wait)"
-                ) from None
-            raise CheckUnavailable(known[1]) from None
-
-
-def extraction_holder(lock_file: Path) -> str | None:
-    """Who holds the extraction lock (see lock.py), without taking it; None when nobody.
-
-    A shared probe that is let go at once: an extraction starting meanwhile retries for a
-    second (lock.WAIT_SECONDS), far longer than the probe lasts.
-    """
-    try:
-        fd = os.open(lock_file, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return read_holder(fd)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,15 +14,18 @@ string it writes.
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import matplotlib
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
+from matplotlib.dates import AutoDateLocator, date2num, num2date
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator, PercentFormatter
+
+from batchlens.report.format import NO_MODEL
 
 WIDTH_IN = 12.0  # at 100 dpi: drawn for a 1280 px window, scaled to the page width
 HEIGHT_IN = 4.2
@@ -83,11 +86,65 @@ def _title(ax: Any, text: str) -> None:
     ax.figure.suptitle(text, x=0.01, horizontalalignment="left")
 
 
-def _time_axis(ax: Any, what: str) -> None:
-    locator = AutoDateLocator(minticks=4, maxticks=12)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=True))
-    ax.set_xlabel(f"{what} (UTC)")
+def _time_axis(ax: Any, what: str, first: date, last: date) -> None:
+    """Ticks evenly spaced, each with its day and month; the label names the whole range,
+    `first` to `last` (days of the data), so both months of a window across a month's end
+    are named even where no tick falls in one of them."""
+    ax.xaxis.set_major_locator(DayLocator())
+    ax.xaxis.set_major_formatter(DateTicks())
+    ax.set_xlabel(f"{what} (UTC), {date_span(first, last)}")
+
+
+def date_span(first: date, last: date) -> str:
+    """The days `first` to `last` as people say them: "5 Nov to 2 Dec 2026", "4 Dec 2026"."""
+    if first == last:
+        return f"{first.day} {first:%b %Y}"
+    start = f"{first.day} {first:%b}" + (f" {first.year}" if first.year != last.year else "")
+    return f"{start} to {last.day} {last:%b %Y}"
+
+
+class DayLocator(AutoDateLocator):
+    """matplotlib's choice of ticks, but over days to weeks evenly spaced from the first
+    midnight: its own starts again on each month's first day (29 Nov, then 1 Dec)."""
+
+    EVEN_DAYS = (4, 100)  # spans (days) ticked every few days rather than by hours or months
+    TICKS = 9
+
+    def __init__(self) -> None:
+        super().__init__(minticks=4, maxticks=12)
+
+    def __call__(self) -> Sequence[float]:
+        vmin, vmax = sorted(self.axis.get_view_interval())
+        if not self.EVEN_DAYS[0] <= vmax - vmin < self.EVEN_DAYS[1]:
+            return super().__call__()
+        step = math.ceil((vmax - vmin) / self.TICKS)
+        first = math.ceil(vmin)  # date2num's whole numbers are midnights, UTC
+        return [first + step * n for n in range(int((vmax - first) // step) + 1)]
+
+
+class DateTicks(Formatter):
+    """Every tick says its day and month ("29 Nov", "3 Dec"), so a window across a month
+    boundary names both months; the first tick and the first of a new year add the year
+    ("29 Nov 2026"). An hour tick is "14:00", with its day under it where the day changes."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return self.format_ticks([x])[0]
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        labels, previous = [], None
+        for value in values:
+            moment = num2date(value)  # UTC: the page's timezone (rcParams["timezone"])
+            day = f"{moment.day} {moment:%b}"
+            if previous is None or moment.year != previous.year:
+                day += f" {moment.year}"
+            if (moment.hour, moment.minute) == (0, 0):
+                labels.append(day)
+            elif previous is None or moment.date() != previous.date():
+                labels.append(f"{moment:%H:%M}\n{day}")
+            else:
+                labels.append(f"{moment:%H:%M}")
+            previous = moment
+        return labels
 
 
 def _legend(ax: Any, handles: Sequence[Any] | None = None) -> None:
@@ -155,7 +212,7 @@ def active_hourly_by_status(
     ax.set_ylabel("active batches at the hour mark")
     ax.set_ylim(bottom=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    _time_axis(ax, "hour")
+    _time_axis(ax, "hour", hours[0].date(), hours[-1].date())
     _legend(ax)
 
 
@@ -182,7 +239,7 @@ def outcomes_daily(
     _title(ax, f"Terminal batches per day by outcome, and the failure rate, last {days} d")
     ax.set_ylabel("terminal batches per day")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    _time_axis(ax, "day the batch was created")
+    _time_axis(ax, "day the batch was created", rows[0]["day"], rows[-1]["day"])
     rate_axis = ax.twinx()
     rate_axis.spines["right"].set_visible(True)
     rate_axis.grid(False)
@@ -237,7 +294,7 @@ def durations_by_model(figure: Figure, ax: Any, rows: list[dict], days: int) -> 
     ax.invert_yaxis()
     ax.grid(axis="y", visible=False)
     _title(ax, f"Time in progress of completed batches by model, last {days} d")
-    ax.set_xlabel(f"duration from in_progress to completed ({unit})")
+    ax.set_xlabel(f"duration from in progress to completed ({unit})")
     ax.set_ylabel("model (batches)")
     figure.set_figheight(max(HEIGHT_IN, 1.2 + 0.42 * len(rows)))
     _legend(ax)
@@ -262,7 +319,8 @@ def durations_daily(figure: Figure, ax: Any, rows: list[dict], days: int) -> Non
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.set_ylabel(f"p50 duration ({unit}, log scale)")
-    _time_axis(ax, "day the batch was created")
+    day_range = [row["day"] for row in rows]
+    _time_axis(ax, "day the batch was created", min(day_range), max(day_range))
     _legend(ax)
 
 
@@ -282,13 +340,13 @@ def stacked_daily(
     ax.set_ylabel(ylabel)
     if value_format is not None:
         ax.yaxis.set_major_formatter(FuncFormatter(value_format))
-    _time_axis(ax, "day the batch was created")
+    _time_axis(ax, "day the batch was created", days_[0]["day"], days_[-1]["day"])
     _legend(ax)
 
 
 def _series_name(row: dict, rows: list[dict]) -> str:
     """The model, with the endpoint and account only when they are needed to tell apart."""
-    name = row["model"] or "(no model)"
+    name = row["model"] or NO_MODEL
     if len({r["account"] for r in rows}) > 1:
         name = f"{row['account']}: {name}"
     same_model = {r["endpoint"] for r in rows if r["model"] == row["model"]}

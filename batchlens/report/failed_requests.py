@@ -1,10 +1,13 @@
 """`batchlens failed-requests BATCH_ID`: one batch's failed requests, to build a retry file from.
 
-It reads the views only (`stg_batches`, `stg_batch_files`, `request_errors`, `statuses`, by
-the queries of `sql/queries/failed_requests/`): which requests failed and with which code
-is defined there, and whether a status is terminal is the `statuses` view's to say. A batch
-it cannot answer for (unknown, still running, its error file not loaded or gone) is an
-error with exit code 4, like the API's 404, with one sentence saying why.
+It reads the views only (`stg_batches`, `stg_batch_files`, `request_errors`, `statuses`,
+`batch_errors`, by the queries of `sql/queries/failed_requests/`): which requests failed and
+with which code is defined there, and whether a status is terminal is the `statuses` view's
+to say. A batch it cannot answer for (unknown, still running, its error file not loaded or
+gone) is an error with exit code 4, like the API's 404, with one sentence saying why. A
+batch that failed as a whole (its input file failed validation) has no failed request to
+list: its own errors are what to fix, and `batch_errors` says them on stderr, so that stdout
+stays the (empty) list a script expects.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 from typing import Any
 
 from batchlens.errors import REFUSED, BatchlensError, UsageError
+from batchlens.report.format import NO_CODE
 from batchlens.views.build import SCHEMA
 from batchlens.views.queries import read
 
@@ -71,6 +75,27 @@ def failed_requests(connection: Any, dialect: str, batch_id: str) -> list[dict]:
     return found
 
 
+def batch_errors(connection: Any, dialect: str, batch_id: str) -> list[dict]:
+    """The errors of `batch_id` when it failed as a whole (status failed, no error file)."""
+    return read(connection, dialect, "failed_requests/batch_errors", batch_id=batch_id)
+
+
+def render_batch_errors(batch_id: str, errors: list[dict]) -> str:
+    """What stderr says of a batch that failed as a whole: that none of its requests ran
+    (or failed on its own), then each of its errors; control characters shown escaped."""
+    total = errors[0]["request_total"]
+    if not total:
+        why = "no request ran: the batch failed before it started"
+    else:
+        why = f"none of its {total} requests failed on its own: the batch failed as a whole"
+    lines = [f"batchlens: batch {batch_id} has no failed requests to retry; {why}. Its errors:"]
+    for error in errors:
+        line = "" if error["line"] is None else f" (line {error['line']})"
+        lines.append(f"  {error['code'] or NO_CODE}{line}: {error['message'] or ''}")
+    text = "\n".join(lines) + "\n"
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode(), text)
+
+
 def render(found: list[dict], fmt: str, terminal: bool = False) -> str:
     """CSV with a header, or one JSON object per line; control characters shown escaped
     when the output is a terminal (a custom_id is the API's data, hostile until escaped)."""
@@ -88,7 +113,7 @@ def render(found: list[dict], fmt: str, terminal: bool = False) -> str:
 
 def _require_views(connection: Any, dialect: str) -> None:
     found = read(connection, dialect, "failed_requests/views", schema=SCHEMA)
-    needed = {"stg_batches", "stg_batch_files", "request_errors", "statuses"}
+    needed = {"stg_batches", "stg_batch_files", "request_errors", "statuses", "batch_errors"}
     missing = needed - {row["table_name"] for row in found}
     if missing:
         raise UsageError(

@@ -8,6 +8,12 @@ from typing import Any
 
 from rich.text import Text
 
+NO_MODEL = "(no model)"  # a batch without a model, in every table and chart
+NO_CODE = "(no code)"  # an error entry without a code
+# How the open batches are ordered (sql/queries/report/open_batches.sql), said the same way
+# under the terminal's table and the page's.
+OPEN_BATCHES_ORDER = "stuck first, then overdue, then the oldest"
+
 
 def flags(row: dict[str, Any]) -> Text:
     """STUCK and OVERDUE after the status, in red where there is colour."""

@@ -25,7 +25,15 @@ from typing import Any
 
 from batchlens import __version__
 from batchlens.report import charts
-from batchlens.report.format import duration, flags, rate, when
+from batchlens.report.format import (
+    NO_CODE,
+    NO_MODEL,
+    OPEN_BATCHES_ORDER,
+    duration,
+    flags,
+    rate,
+    when,
+)
 from batchlens.report.terminal import (
     OPEN_BATCHES_SHOWN,
     check_arguments,
@@ -260,7 +268,7 @@ def render(page_data: dict[str, Any]) -> str:
             "How long things take",
             _chart(
                 "durations_by_model",
-                "p50 and p90 time from in_progress to completed, per model, over the window "
+                "p50 and p90 time from in progress to completed, per model, over the window "
                 f"(batch_facts; the {DURATION_MODELS_SHOWN} models with most batches).",
                 data["durations"][:DURATION_MODELS_SHOWN],
                 charts.durations_by_model,
@@ -276,22 +284,31 @@ def render(page_data: dict[str, Any]) -> str:
             _durations_table(data),
         ),
     ]
-    if page_data["costs_daily"] is not None:
-        parts.append(
-            _section(
-                "spend",
-                "What it cost",
-                _optional_chart(
-                    "costs_daily",
-                    page_data["costs_daily"],
-                    "Spend per UTC creation day by model, at batch prices (costs_daily; "
-                    "batches without a price are not in it).",
-                    f"Spend by model, last {days} d (USD)",
-                    "spend per day (USD)",
-                    lambda value, _: f"${value:,.2f}",
-                ),
-            )
+    parts.append(
+        _section(
+            "spend",
+            "What it cost",
+            _optional_chart(
+                "costs_daily",
+                page_data["costs_daily"],
+                "Spend per UTC creation day by model, at batch prices (costs_daily; "
+                "batches without a price are not in it).",
+                f"Spend by model, last {days} d (USD)",
+                "spend per day (USD)",
+                lambda value, _: f"${value:,.2f}",
+            ),
+            _spend_table(data),
+            _unpriced_table(data),
         )
+    )
+    parts.append(
+        _section(
+            "requests",
+            "Why requests failed",
+            _request_codes_table(data),
+            _all_failed_table(data),
+        )
+    )
     parts.extend(_extra_sections(data))
     parts.append(
         f"<footer>Built by batchlens {_text(__version__)} from the views of schema "
@@ -319,7 +336,11 @@ def _cards(data: dict[str, Any]) -> str:
     open_batches = data["open_batches"]
     cards = [
         ("Open batches", open_batches["total"], False),
-        ("Overdue (open past expires_at)", open_batches["overdue"], open_batches["overdue"] > 0),
+        (
+            "Overdue: open past their expiry time",
+            open_batches["overdue"],
+            open_batches["overdue"] > 0,
+        ),
         (
             f"Stuck: finalizing > {data['long_finalizing_hours']:g} h",
             open_batches["long_finalizing"],
@@ -397,8 +418,7 @@ def _open_table(data: dict[str, Any], open_batches: dict[str, Any]) -> str:
     caption = (
         f"Open batches: {open_batches['total']}, {open_batches['overdue']} overdue, "
         f"{open_batches['long_finalizing']} finalizing > {data['long_finalizing_hours']:g} h "
-        "(STUCK); overdue first, then stuck, then longest in their status"
-        + (f"; {more} more not shown" if more > 0 else "")
+        f"(STUCK); {OPEN_BATCHES_ORDER}" + (f"; {more} more not shown" if more > 0 else "")
     )
     return _table(
         caption,
@@ -414,7 +434,7 @@ def _failing_table(failing: list[dict], days: int) -> str:
             _cell(row["batch_id"], "id"),
             _cell(row["account"]),
             _cell(row["status"]),
-            _cell(row["model"] or "(none)"),
+            _cell(row["model"] or NO_MODEL),
             _cell(when(row["created_at"]), "when"),
             _cell(
                 "-"
@@ -454,7 +474,7 @@ def _metadata_text(metadata: dict[str, Any] | None) -> str:
 def _error_codes_table(data: dict[str, Any]) -> str:
     body = [
         [
-            _cell(row["code"] or "(none)"),
+            _cell(row["code"] or NO_CODE),
             _num(row["entries"]),
             _num(row["batches"]),
             _cell(row["example_message"] or "", "message"),
@@ -474,7 +494,7 @@ def _durations_table(data: dict[str, Any]) -> str:
         [
             _cell(row["account"]),
             _cell(row["endpoint"] or "-"),
-            _cell(row["model"] or "(none)"),
+            _cell(row["model"] or NO_MODEL),
             _num(row["batches"]),
             _cell(duration(row["duration_p50_s"]), "num"),
             _cell(duration(row["duration_p90_s"]), "num"),
@@ -482,24 +502,112 @@ def _durations_table(data: dict[str, Any]) -> str:
         for row in data["durations"]
     ]
     return _table(
-        f"Completed batches, last {data['days']} d: time from in_progress to completed",
+        f"Completed batches, last {data['days']} d: time from in progress to completed",
         ["account", "endpoint", "model", "batches", "p50", "p90"],
         body,
         numeric=["batches", "p50", "p90"],
     )
 
 
+def _spend_table(data: dict[str, Any]) -> str:
+    body = [
+        [
+            _cell(f"{row['days']} d"),
+            _cell(row["account"]),
+            _cell(row["model"] or NO_MODEL),
+            _num(row["priced_batches"]),
+            _num(row["unpriced_batches"]),
+            _cell(_usd(row["cost_usd"]), "num"),
+            _cell(_usd(row["saved_usd"]), "num"),
+        ]
+        for row in data["spend"]["windows"]
+    ]
+    return _table(
+        "Spend by window, account and model, at batch prices (a batch without a price "
+        "has no cost, rather than a cost of 0)",
+        ["last", "account", "model", "priced batches", "unpriced batches", "cost (USD)",
+         "saved by batching (USD)"],
+        body,
+        numeric=["priced batches", "unpriced batches", "cost (USD)", "saved by batching (USD)"],
+    )  # fmt: skip
+
+
+def _unpriced_table(data: dict[str, Any]) -> str:
+    body = [
+        [
+            _cell(row["account"]),
+            _cell(row["model"] or NO_MODEL),
+            _num(row["batches"]),
+            _cell(row["latest_batch_id"], "id"),
+            _cell(
+                "no model named: a prices file cannot price it"
+                if row["model"] is None
+                else "add it to a prices file (batchlens prices)"
+            ),
+        ]
+        for row in data["spend"]["unpriced_models"]
+    ]
+    return _table(
+        f"Models without a price, last {data['days']} d",
+        ["account", "model", "batches", "latest batch", "what to do"],
+        body,
+        numeric=["batches"],
+    )
+
+
+def _request_codes_table(data: dict[str, Any]) -> str:
+    body = [
+        [
+            _cell(row["error_code"] or NO_CODE),
+            _num(row["requests"]),
+            _num(row["batches"]),
+            _cell(row["example_message"] or "", "message"),
+        ]
+        for row in data["request_errors"]["codes"]
+    ]
+    return _table(
+        f"Most frequent request error codes, last {data['days']} d (from the batches' error files)",
+        ["error code", "failed requests", "batches", "example message"],
+        body,
+        numeric=["failed requests", "batches"],
+    )
+
+
+def _all_failed_table(data: dict[str, Any]) -> str:
+    body = [
+        [
+            _cell(row["batch_id"], "id"),
+            _cell(row["account"]),
+            _cell(row["status"]),
+            _cell(when(row["created_at"]), "when"),
+            _num(row["request_total"]),
+            _cell(row["top_request_error_code"] or "-"),
+        ]
+        for row in data["request_errors"]["all_failed_batches"]
+    ]
+    return _table(
+        f"Batches where every request failed, created in the last {data['days']} d",
+        ["batch", "account", "status", "created (UTC)", "requests", "most common error code"],
+        body,
+        numeric=["requests"],
+    )
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
 # Sections the terminal report has that this page draws above; anything else the report
 # gains later is shown as a plain table, so the page never silently lacks a section.
 _DRAWN = {
     "database", "as_of", "as_of_source", "days", "long_finalizing_hours", "active",
-    "windows", "durations", "open_batches", "error_codes",
+    "windows", "durations", "open_batches", "error_codes", "spend", "request_errors",
 }  # fmt: skip
 
 
 def _extra_sections(data: dict[str, Any]) -> list[str]:
     return [
-        _section(f"report-{key}", key.replace("_", " ").capitalize(), _generic(key, value))
+        _section(f"report-{key}", _words(key).capitalize(), _generic(key, value))
         for key, value in data.items()
         if key not in _DRAWN
     ]
@@ -509,18 +617,34 @@ def _generic(key: str, value: Any) -> str:
     if isinstance(value, list) and all(isinstance(row, dict) for row in value):
         columns = list(dict.fromkeys(name for row in value for name in row))
         body = [[_generic_cell(name, row.get(name)) for name in columns] for row in value]
-        return _table(key.replace("_", " "), columns, body)
+        return _table(_words(key), [_words(name) for name in columns], body)
     if isinstance(value, dict):
         return "".join(
             _generic(f"{key} {name}", item)
             if isinstance(item, list | dict)
-            else f"<p>{_text(name.replace('_', ' '))}: {_generic_cell(name, item)[1]}</p>"
+            else f"<p>{_text(_words(name))}: {_generic_cell(name, item)[1]}</p>"
             for name, item in value.items()
         )
     return f"<p>{_generic_cell(key, value)[1]}</p>"
 
 
+# a column's unit, said in words: `cost_usd` is "cost (USD)"
+_UNITS = {"_usd": " (USD)", "_s": " (seconds)", "_at": " (UTC)"}
+
+
+def _words(name: str) -> str:
+    """A column or key name of the JSON as a header a user reads."""
+    if name == "days":
+        return "last"
+    for suffix, unit in _UNITS.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)].replace("_", " ") + unit
+    return name.replace("_", " ")
+
+
 def _generic_cell(name: str, value: Any) -> tuple[str, str]:
+    if name == "days" and isinstance(value, int):
+        return _cell(f"{value} d")
     if isinstance(value, bool) or value is None:
         return _cell("yes" if value else "-" if value is None else "no")
     if isinstance(value, datetime):

@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from batchlens.errors import UsageError, classify
+from batchlens.storage.readers import EmptyDatabaseError
 from batchlens.storage.target import Target
 from batchlens.views.build import SCHEMA
 
@@ -39,7 +40,7 @@ def run_query(target: Target, sql: str) -> tuple[list[str], list[tuple]]:
     try:
         if target.dialect == "postgres":
             return _run_postgres(connection, sql)
-        return _run_duckdb(connection, sql)
+        return _run_duckdb(connection, sql, target.label)
     finally:
         connection.close()
 
@@ -53,12 +54,17 @@ def _open(target: Target) -> Any:
         raise UsageError(f"cannot open the database {target.label}: {_first_line(exc)}") from None
 
 
-def _run_duckdb(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+def _run_duckdb(
+    connection: duckdb.DuckDBPyConnection, sql: str, label: str
+) -> tuple[list[str], list[tuple]]:
     # session statements, built from identifiers (the file's catalog, the schema): not
     # queries, so they stay here rather than in sql/queries/
     connection.execute("set TimeZone = 'UTC'")
     (catalog,) = connection.execute("select current_database()").fetchone()
-    connection.execute(f"set search_path = '{catalog}.{SCHEMA},{catalog}.main'")
+    try:
+        connection.execute(f"set search_path = '{catalog}.{SCHEMA},{catalog}.main'")
+    except duckdb.CatalogException:  # no schema openai_batches: an empty DuckDB file
+        raise EmptyDatabaseError(label, "duckdb") from None
     try:
         cursor = connection.execute(sql)
         if cursor.description is None:

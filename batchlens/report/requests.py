@@ -7,13 +7,13 @@ section can be read, and tested, on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from batchlens.report.format import NO_CODE
+from batchlens.report.tables import Column, ReportTable
 from batchlens.views.queries import read
 
 CODES_SHOWN = 10
@@ -30,42 +30,40 @@ def collect(connection: Any, dialect: str, days: int) -> dict[str, Any]:
     }
 
 
-def show(
-    console: Console,
-    section: dict[str, Any],
-    days: int,
-    new_table: Callable[[str, list[str]], Table],
-    show_table: Callable[[Console, Table], None],
-) -> None:
-    """Prints the section with the report's own table helpers. API text is never markup."""
-    codes = new_table(
+def show(console: Console, section: dict[str, Any], days: int, several: bool = True) -> None:
+    """Prints the section; the account column only with `several` accounts. API text is
+    never markup."""
+    codes = ReportTable(
         f"Why requests failed, last {days} d (from the batches' error files)",
-        ["code", "requests", "batches", "example message"],
-    )
+        [Column("code", "key", lead=True), Column("requests", "number"),
+         Column("batches", "number"), Column("example message", "text")],
+    )  # fmt: skip
     for row in section["codes"]:
         codes.add_row(
-            Text(row["error_code"] or "(none)"),
+            Text(row["error_code"] or NO_CODE),
             str(row["requests"]),
             str(row["batches"]),
             Text(row["example_message"] or ""),
         )
-    show_table(console, codes)
+    codes.show(console)
     batches = section["all_failed_batches"]
     shown = batches[:ALL_FAILED_SHOWN]
     more = len(batches) - len(shown)
-    every = new_table(
+    every = ReportTable(
         f"Batches where every request failed: {len(batches)}"
         + (f" ({more} more not shown)" if more > 0 else ""),
-        ["batch", "account", "status", "created", "requests", "top code"],
-    )
+        [Column("batch", "key", lead=True), *([Column("account", "key")] if several else []),
+         Column("status", "key", lead=True), Column("created at"),
+         Column("requests", "number"), Column("most common code", "key")],
+    )  # fmt: skip
     for row in shown:
         created = row["created_at"]
         every.add_row(
             Text(row["batch_id"]),
-            Text(row["account"]),
-            row["status"],
+            *([Text(row["account"])] if several else []),
+            Text(row["status"]),
             "-" if created is None else created.strftime("%Y-%m-%d %H:%M"),
             str(row["request_total"]),
             Text(row["top_request_error_code"] or "-"),
         )
-    show_table(console, every)
+    every.show(console)

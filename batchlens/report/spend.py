@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
+from batchlens.report.format import NO_MODEL
+from batchlens.report.tables import Column, ReportTable
 from batchlens.views.queries import read
 
 
@@ -25,40 +26,40 @@ def collect_spend(connection: Any, dialect: str, windows: list[int]) -> dict[str
     }
 
 
-def show_spend(console: Console, spend: dict[str, Any], days: int) -> None:
-    """The section in the terminal report: one table, then the unpriced models."""
-    table = Table(
-        title="Spend (batch prices, USD) and what batching saved",
-        title_justify="left",
-        show_edge=False,
-    )
-    for column in ("last", "account", "model", "priced", "cost", "saved", "unpriced"):
-        right = column in {"priced", "cost", "saved", "unpriced"}
-        table.add_column(column, justify="right" if right else "left")
+def show_spend(console: Console, spend: dict[str, Any], days: int, several: bool = True) -> None:
+    """The section in the terminal report: one table, then the unpriced models; the account
+    column only with `several` accounts. API text (models, accounts) is never markup."""
+    account = [Column("account", "key", lead=True)] if several else []
+    table = ReportTable(
+        "Spend (batch prices, USD) and what batching saved",
+        [Column("last", "key", lead=True), *account, Column("model", "key", lead=True),
+         Column("priced batches", "number"), Column("cost", "number"),
+         Column("saved", "number"), Column("unpriced batches", "number")],
+        empty="(no batch with usage)",
+    )  # fmt: skip
     for row in spend["windows"]:
         table.add_row(
             f"{row['days']} d",
-            escape(row["account"]),
-            escape(row["model"] or "(none)"),
+            *([Text(row["account"])] if several else []),
+            Text(row["model"] or NO_MODEL),
             str(row["priced_batches"]),
             _usd(row["cost_usd"]),
             _usd(row["saved_usd"]),
             str(row["unpriced_batches"] or ""),
         )
-    if not table.row_count:
-        table.caption = "(no batch with usage)"
-    console.print(table)
+    table.show(console)
     for row in spend["unpriced_models"]:
         counted = f"{row['batches']} batches in the last {days} d, latest {row['latest_batch_id']}"
         if row["model"] is None:  # nothing to price it by: a prices CSV cannot help
-            line = f"  no model named ({row['account']}): {counted}; their cost is unknown"
+            line = f"no model named ({row['account']}): {counted}; their cost is unknown"
         else:
             line = (
-                f"  no price for {row['model']} ({row['account']}): {counted}; add it to a "
+                f"no price for {row['model']} ({row['account']}): {counted}; add it to a "
                 "prices CSV (batchlens prices)"
             )
-        console.print(line, markup=False)
-    console.print()
+        console.print(Text(line))
+    if spend["unpriced_models"]:
+        console.print()
 
 
 def _usd(value: float | None) -> str:

@@ -11,24 +11,31 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from batchlens.errors import UsageError, classify, require_database
+from batchlens.errors import UsageError
 from batchlens.report import requests as report_requests
 from batchlens.report.by_label import by_metadata, metadata_key
-from batchlens.report.format import duration, flags, rate, when
+from batchlens.report.format import (
+    NO_CODE,
+    NO_MODEL,
+    OPEN_BATCHES_ORDER,
+    duration,
+    flags,
+    rate,
+    when,
+)
 from batchlens.report.spend import collect_spend, show_spend
+from batchlens.report.tables import Column, ReportTable
 from batchlens.storage.dialects import DUCKDB, execute
-from batchlens.storage.duckdb_connection import connect
+from batchlens.storage.readers import EmptyDatabaseError
+from batchlens.storage.target import Target
 from batchlens.views.build import SCHEMA
 from batchlens.views.queries import Rows, read
 from openai_batches.settings import EXTRACTIONS_TABLE
@@ -77,17 +84,11 @@ def windows_for(days: int) -> list[int]:
     return sorted({window for window in WINDOWS if window < days} | {days})
 
 
-def read_only(db: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only session of a DuckDB file; a missing or unreadable file is a usage error."""
+def read_only(db: Path, wait_seconds: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """A read-only session of a DuckDB file, after an extraction writing it (`wait_seconds`
+    at most); a missing file, a folder or a file that is not DuckDB's is a usage error."""
     db = Path(db)
-    require_database(db)
-    try:
-        return connect(db, read_only=True)
-    except duckdb.Error as exc:
-        if classify(exc):  # held by a writer: the CLI reports it with its own exit code
-            raise
-        first_line = str(exc).splitlines()[0]
-        raise UsageError(f"cannot open the database {db}: {first_line}") from None
+    return Target("duckdb", label=str(db), db=db, wait_seconds=wait_seconds).connect(read_only=True)
 
 
 def collect(db: Path, days: int, by: str | None = None) -> dict[str, Any]:
@@ -166,10 +167,7 @@ def _require_views(connection: Any, dialect: str, label: str) -> None:
     missing = sorted(set(REQUIRED_VIEWS) - {row["table_name"] for row in found})
     if missing and not _has_extractions(connection, dialect):
         # nothing loaded: `models` would only send the user on to `extract`
-        hint = f"batchlens extract --db {label}" if dialect == DUCKDB else "batchlens extract"
-        raise UsageError(
-            f"the database {label} holds no extraction yet; run `{hint}` (it builds the views too)"
-        )
+        raise EmptyDatabaseError(label, dialect)
     if missing:
         hint = f"batchlens models --db {label}" if dialect == DUCKDB else "batchlens models"
         raise UsageError(
@@ -212,114 +210,117 @@ def to_table(data: dict[str, Any], width: int = WIDTH) -> str:
 def render(data: dict[str, Any], console: Console) -> None:
     """The report onto `console`: the CLI's fits the terminal and has colour on a TTY only.
 
-    Every value from the API goes in as `Text`, never as markup: a message holding
-    `[bold]` or `[/]` is shown as it is.
+    Every table fits `console.width` without cutting a value (see `tables`), and every
+    value from the API goes in as `Text`, never as markup: a message holding `[bold]` or
+    `[/]` is shown as it is.
     """
     days = data["days"]
     source = "" if data["as_of_source"] == "extraction" else " (no extraction recorded)"
     console.print(Text(f"batchlens report for {data['database']}", style="bold"))
     console.print(
-        f"as of {when(data['as_of'])} UTC{source}; times are UTC, windows are UTC days "
-        "up to that day",
-        highlight=False,
+        Text(
+            f"as of {when(data['as_of'])} UTC{source}; times are UTC, windows are UTC days "
+            "up to that day"
+        )
     )
+    console.print()
     several = len({row["account"] for row in data["active"]}) > 1
+    account = _if(several, Column("account", "key", lead=True))
 
-    active = _table(
+    active = ReportTable(
         "Open now, by status",
-        [*_if(several, "account"), "status", "batches", "oldest created at"],
-    )
+        [*account, Column("status", "key", lead=True), Column("batches", "number"),
+         Column("oldest created at")],
+    )  # fmt: skip
     for row in data["active"]:
         active.add_row(
-            *_if(several, _text(row["account"])), row["status"], str(row["batches"]),
+            *_if(several, _text(row["account"])), _text(row["status"]), str(row["batches"]),
             when(row["oldest_created_at"]),
         )  # fmt: skip
-    _show(console, active)
+    active.show(console)
 
     shown = window_columns(data["windows"])
-    headers = [_header(name) for name in shown]
-    windows = _table(
+    windows = ReportTable(
         "Terminal batches by window (created in the last N UTC days)",
-        ["window", *_if(several, "account"), *headers],
-        numeric=headers,
-    )
+        [Column("window", "key", lead=True), *account,
+         *(Column(_header(name), "number") for name in shown)],
+    )  # fmt: skip
     for row in data["windows"]:
         windows.add_row(
             f"{row['days']} d",
             *_if(several, _text(row["account"])),
             *(_value(name, row[name]) for name in shown),
         )
-    _show(console, windows)
+    windows.show(console)
 
-    durations = _table(
+    durations = ReportTable(
         f"Completed batches, last {days} d: duration (in_progress to completed)",
-        [*_if(several, "account"), "endpoint", "model", "batches", "p50 duration",
-         "p90 duration"],
+        [*account, Column("endpoint", "key", lead=True), Column("model", "key", lead=True),
+         Column("batches", "number"), Column("p50 duration", "number"),
+         Column("p90 duration", "number")],
     )  # fmt: skip
     for row in data["durations"]:
         durations.add_row(
             *_if(several, _text(row["account"])),
             _text(row["endpoint"] or "-"),
-            _text(row["model"] or "(no model)"),
+            _text(row["model"] or NO_MODEL),
             str(row["batches"]),
             duration(row["duration_p50_s"]),
             duration(row["duration_p90_s"]),
         )
-    _show(console, durations)
+    durations.show(console)
 
     open_batches = data["open_batches"]
     flagged = [row for row in open_batches["batches"] if _needs_attention(row)]
     others = [row for row in open_batches["batches"] if not _needs_attention(row)]
-    shown = flagged[:OPEN_BATCHES_SHOWN] + others[:OTHER_OPEN_SHOWN]
-    more = open_batches["total"] - len(shown)
-    title = (
+    listed = flagged[:OPEN_BATCHES_SHOWN] + others[:OTHER_OPEN_SHOWN]
+    more = open_batches["total"] - len(listed)
+    table = ReportTable(
         f"Open batches: {open_batches['total']}, {open_batches['overdue']} overdue, "
         f"{open_batches['long_finalizing']} finalizing > {data['long_finalizing_hours']:g} h"
-        " (stuck first, then overdue, then the oldest)"
-        + (f"; {more} more in --format json" if more > 0 else "")
-    )
-    table = _table(
-        title,
-        ["batch", *_if(several, "account"), "status", "endpoint", "model",
-         "created at", "hours in status"],
+        f" ({OPEN_BATCHES_ORDER})"
+        + (f"; {more} more in --format json" if more > 0 else ""),
+        [Column("batch", "key", lead=True), *_if(several, Column("account", "key")),
+         Column("status", "words", lead=True), Column("endpoint", "key"),
+         Column("model", "key"), Column("created at"), Column("hours in status", "number")],
     )  # fmt: skip
-    for row in shown:
+    for row in listed:
         table.add_row(
             _text(row["batch_id"]),
             *_if(several, _text(row["account"])),
-            Text(row["status"]).append_text(flags(row)),
+            _text(row["status"]).append_text(flags(row)),
             _text(row["endpoint"] or "-"),
-            _text(row["model"] or "(no model)"),
+            _text(row["model"] or NO_MODEL),
             when(row["created_at"], "%m-%d %H:%M"),
             f"{row['hours_in_status']:.1f}",
         )
-    _show(console, table)
+    table.show(console)
 
-    errors = _table(
+    errors = ReportTable(
         f"Most common error codes, last {days} d",
-        ["error code", "entries", "batches", "latest message"],
-    )
+        [Column("error code", "key", lead=True), Column("entries", "number"),
+         Column("batches", "number"), Column("latest message", "text")],
+    )  # fmt: skip
     for row in data["error_codes"]:
         errors.add_row(
-            _text(row["code"] or "(none)"), str(row["entries"]), str(row["batches"]),
+            _text(row["code"] or NO_CODE), str(row["entries"]), str(row["batches"]),
             _text(row["example_message"] or ""),
         )  # fmt: skip
-    _show(console, errors)
-    show_spend(console, data["spend"], days)
+    errors.show(console)
+    show_spend(console, data["spend"], days, several=several)
     if "by" in data:
-        _show(console, _by_table(data["by"], days))
-    report_requests.show(console, data["request_errors"], days, _table, _show)
+        _by_table(data["by"], days).show(console)
+    report_requests.show(console, data["request_errors"], days, several=several)
 
 
-def _by_table(by: dict[str, Any], days: int) -> Table:
+def _by_table(by: dict[str, Any], days: int) -> ReportTable:
     key = by["key"]
     shown = [name for name in _columns(by["rows"]) if name not in BY_HIDDEN]
-    headers = [_header(name) for name in shown]
-    table = _table(
+    table = ReportTable(
         f"Batches created in the last {days} d by metadata.{key}",
-        [key, *headers, "tokens"],
-        numeric=[*headers, "tokens"],
-    )
+        [Column(key, "key", lead=True), *(Column(_header(name), "number") for name in shown),
+         Column("tokens", "number")],
+    )  # fmt: skip
     for row in by["rows"]:
         table.add_row(
             _text(f"(no {key})" if row["value"] is None else row["value"]),
@@ -361,40 +362,7 @@ def _text(value: Any) -> Text:
     return Text(str(value))
 
 
-# Headers of number columns, right-aligned; a table whose counts and rates are the columns
-# its query chose (the windows', the labels') names those itself.
-NUMERIC_COLUMNS = {"batches", "open", "tokens", "entries", "hours in status", "p50 duration",
-                   "p90 duration"}  # fmt: skip
 # Columns of the windows' and the labels' rows the tables leave to the JSON (or show apart);
 # every other column is a count or a rate, shown in the query's order.
 WINDOW_HIDDEN = {"days", "account", "request_total", "request_failed"}
 BY_HIDDEN = {"value", "terminal", "total_tokens"}
-
-
-def _table(title: str, columns: Sequence[str], numeric: Sequence[str] | None = None) -> Table:
-    table = Table(
-        title=Text(title, style="bold"),
-        title_justify="left",
-        caption_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,  # no vertical rules, one space between columns: room to fit
-        padding=(0, 0),
-    )
-    numbers = NUMERIC_COLUMNS if numeric is None else NUMERIC_COLUMNS | set(numeric)
-    for column in columns:
-        table.add_column(
-            column,
-            justify="right" if column in numbers else "left",
-            no_wrap=column == "batch",
-            overflow="fold",  # a narrow terminal wraps a value, never cuts it to "…"
-            # headers break at spaces; a status word is never cut
-            min_width=len("in_progress") if column == "status" else max(map(len, column.split())),
-        )
-    return table
-
-
-def _show(console: Console, table: Table) -> None:
-    if not table.row_count:
-        table.caption = "(none)"
-    console.print(table)
-    console.print()

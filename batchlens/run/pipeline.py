@@ -44,12 +44,17 @@ def state_dir(db: Path) -> Path:
 
 
 def open_pipeline(target: Target, connection: Any) -> dlt.Pipeline:
-    return dlt.pipeline(
+    pipeline = dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         destination=target.dlt_destination(connection),
         dataset_name=DATASET_NAME,
         pipelines_dir=str(target.state_dir() / "pipelines"),
     )
+    # SIGINT and SIGTERM are the run's to handle (extract.py: the step in progress commits,
+    # then the run stops). dlt's own handlers, in normalize and load, forget a signal that
+    # lands once the load has no job left to check it before: the run would go on.
+    pipeline.config.runtime.intercept_signals = False
+    return pipeline
 
 
 def drop_handed_over_packages(working_dir: Path) -> None:

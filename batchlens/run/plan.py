@@ -16,7 +16,12 @@ from batchlens.config import Account, Parallelism
 from batchlens.storage.dialects import DUCKDB, rows, with_literals
 from openai_batches.files import ledger_in_destination, requests_kinds
 from openai_batches.parallel import PagePlan, incremental_segments
-from openai_batches.settings import BATCHES_TABLE, DATASET_NAME, TERMINAL_STATUSES
+from openai_batches.settings import (
+    BATCHES_TABLE,
+    DATASET_NAME,
+    EXTRACTIONS_TABLE,
+    TERMINAL_STATUSES,
+)
 from openai_batches.stored import Stored
 from openai_batches.tables import HASH_COLUMN
 
@@ -164,6 +169,16 @@ def _open_below(read: Reader, account: str, second: int) -> list[str]:
     return [str(batch_id) for (batch_id,) in found or []]
 
 
+def _unfinished_walk(read: Reader, account: str) -> str | None:
+    """The walk the account's last committed step left for the next run (see `Stored.walk`)."""
+    found = read.tolerant(
+        f"select unfinished_walk from {DATASET_NAME}.{EXTRACTIONS_TABLE} "
+        "where account = $account order by finished_at desc limit 1",
+        account=account,
+    )
+    return str(found[0][0]) if found and found[0][0] else None
+
+
 def plan_account(
     read: Reader, account: Account, full: bool, requests: str, parallel: Parallelism
 ) -> Stored:
@@ -171,12 +186,15 @@ def plan_account(
     known_files, stored_files = ledger_in_destination(
         read, DATASET_NAME, account.name, requests_kinds(requests)
     )
+    walk = _unfinished_walk(read, account.name)
+    # an unfinished walk goes on, whatever this run was asked: no new one is planned
+    new_walk = full and walk is None
     # An incremental run's pages stand in for retrieves (each saves two or more), so they
     # are read as many at once as the retrieves are; `--full` has its own width.
-    segments = parallel.full_segments if full else parallel.retrieve_concurrency
+    segments = parallel.full_segments if new_walk else parallel.retrieve_concurrency
     plan = PagePlan([])
     if segments > 1 and account.provider in SEGMENTED_PROVIDERS:
-        if full:
+        if new_walk:
             plan = PagePlan(_segment_starts(read, account.name, segments))
         else:
             plan = _incremental_plan(read, account.name, segments)
@@ -191,6 +209,7 @@ def plan_account(
         plan=plan,
         open_below=tuple(open_below) if open_below is not None else None,
         # a --full run reads every batch again: only those that changed are merged
-        hashes=_stored_hashes(read, account.name) if full else None,
+        hashes=_stored_hashes(read, account.name) if full or walk == "full" else None,
         nothing_loaded=_nothing_loaded(read, account.name),
+        walk=walk,
     )

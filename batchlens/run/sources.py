@@ -21,6 +21,7 @@ from batchlens.config import Account, Parallelism
 from batchlens.run.plan import Reader, plan_account
 from openai_batches import openai_batches
 from openai_batches.parallel import EarlyRequests
+from openai_batches.steps import Steps
 from openai_batches.stored import Concurrency
 
 
@@ -41,8 +42,10 @@ class Source:
         parallel: Parallelism,
         progress: Any,
         early: EarlyRequests,
+        steps: Steps,
     ) -> Any:
-        """The dlt source of one account's run, with what the planner read (`stored`)."""
+        """The dlt source of one step of an account's run, with what the planner read
+        (`stored`); the same `steps` for every step of the run (`openai_batches.steps`)."""
         return self.build(
             api_key=account.api_key,
             base_url=account.base_url,
@@ -55,6 +58,7 @@ class Source:
             concurrency=Concurrency(parallel.retrieve_concurrency, parallel.full_segments),
             progress=progress,
             early=early,
+            steps=steps,
         )
 
 

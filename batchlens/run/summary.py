@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openai_batches.settings import DATASET_NAME, EXTRACTIONS_TABLE
+from openai_batches.settings import DATASET_NAME, EXTRACTIONS_TABLE, FILES_TABLE
+from openai_batches.steps import WalkProgress
 
 
 @dataclass
@@ -20,57 +21,102 @@ class Summary:
     updated: int = 0
     still_open: int = 0
     files: int = 0
+    files_failed: int = 0
     request_rows: int = 0
     seconds: float = 0.0
+    failed_file: str | None = None  # why one of the `files_failed` failed
 
     def line(self, db: Path | str, account: str | None = None) -> str:
         named = f"account={account} " if account else ""
         return (
             f"batchlens extract: {named}pages={self.pages} requests={self.requests} "
             f"new={self.new} updated={self.updated} still_open={self.still_open} "
-            f"files={self.files} request_rows={self.request_rows} retries={self.retries} "
+            f"files={self.files} files_failed={self.files_failed} "
+            f"request_rows={self.request_rows} retries={self.retries} "
             f"seconds={self.seconds:.2f} db={db}"
         )
 
-    def add_runs(self, read: Any, load_ids: list[str]) -> None:
-        """Adds the counts of the run's rows in `extractions` (one per load package)."""
+    def add_runs(self, read: Any, load_ids: list[str], account: str) -> None:
+        """Adds the counts of the run's rows in `extractions`: one per step (load package).
+
+        A step's attempts may include the requests of pages the next step takes (read
+        ahead while it committed): the retries are what the steps' sums leave over.
+        """
+        attempts = requests = 0
         for row in _run_rows(read, load_ids):
-            lists, retrieves, attempts, changes, still_open, file_requests, files, lines = row
+            lists, retrieves, tried, changes, still_open, file_requests, files, lines, failed = row
             self.pages += lists
             self.requests += lists + retrieves
-            self.retries += max(0, attempts - lists - retrieves - file_requests)
+            attempts += tried
+            requests += lists + retrieves + file_requests
             self.files += files
+            self.files_failed += failed or 0
             self.request_rows += lines
             self.updated += changes
-            self.still_open += still_open
+            self.still_open = still_open  # the last step's: the run's
+        self.retries += max(0, attempts - requests)
+        if self.files_failed:
+            self.failed_file = _a_failed_file(read, account)
+
+
+def _marks(load_ids: list[str]) -> tuple[str, dict[str, str]]:
+    marks = ", ".join(f"$id{i}" for i in range(len(load_ids)))
+    return marks, {f"id{i}": load_id for i, load_id in enumerate(load_ids)}
 
 
 def _run_rows(read: Any, load_ids: list[str]) -> list[tuple]:
     if not load_ids:
         return []
-    marks = ", ".join(f"$id{i}" for i in range(len(load_ids)))
+    marks, params = _marks(load_ids)
     return read(
         "select list_requests, retrieve_requests, http_attempts, status_changes, still_open, "
-        "file_requests, files_downloaded, request_rows "
-        f"from {DATASET_NAME}.{EXTRACTIONS_TABLE} where _dlt_load_id in ({marks})",
-        **{f"id{i}": load_id for i, load_id in enumerate(load_ids)},
+        "file_requests, files_downloaded, request_rows, files_failed "
+        f"from {DATASET_NAME}.{EXTRACTIONS_TABLE} where _dlt_load_id in ({marks}) "
+        "order by finished_at",
+        **params,
     )
 
 
+def _a_failed_file(read: Any, account: str) -> str | None:
+    """One file of the account the ledger holds as pending, and why: the latest recorded."""
+    found = read(
+        f"select file_id, batch_id, failure_reason from {DATASET_NAME}.{FILES_TABLE} "
+        "where account = $account and state = 'pending' order by loaded_at desc, file_id limit 1",
+        account=account,
+    )
+    if not found:
+        return None
+    file_id, batch_id, reason = found[0]
+    return f"file {file_id} of batch {batch_id}: {reason}"
+
+
 class Progress:
-    """Pages and batches so far on stderr, for runs long enough to wonder about."""
+    """Pages and batches so far on stderr, for runs long enough to wonder about; while the
+    whole list is read (a first run, `--full`), how far back it has got, and for a run that
+    goes on with one an earlier run left unfinished, how much of it is read in all."""
 
     def __init__(self, first_after: float = 2.0, every: float = 2.0) -> None:
         self.started = time.monotonic()
         self.next_at = self.started + first_after
         self.every = every
 
-    def __call__(self, pages: int, batches: int) -> None:
+    def __call__(self, pages: int, batches: int, walk: WalkProgress | None = None) -> None:
         now = time.monotonic()
         if now >= self.next_at:
             self.next_at = now + self.every
             print(
-                f"batchlens: {pages} pages, {batches} batches so far ({now - self.started:.0f} s)",
+                f"batchlens: {pages} pages, {batches} batches so far ({now - self.started:.0f} s)"
+                + (_walked(walk) if walk is not None else ""),
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def _walked(walk: WalkProgress) -> str:
+    what = "first run" if walk.kind == "first" else "--full run"
+    back = time.strftime("%Y-%m-%d", time.gmtime(walk.oldest)) if walk.oldest else None
+    if walk.resumed:
+        return f"; the {what}, resumed: {walk.batches} batches read in all" + (
+            f", back to {back}" if back else ""
+        )
+    return f"; the {what} has read back to {back}" if back else ""

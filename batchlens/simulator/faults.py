@@ -20,8 +20,10 @@ KINDS = (
     "502",
     "503",
     "drop",  # close the socket without any response
+    "cut",  # the answer's body breaks off halfway: the connection closes mid-body
+    "reset",  # the connection is reset (TCP RST) halfway through the answer's body
     "timeout",  # sleep longer than the client will wait, then answer normally
-    "malformed",  # 200 with truncated JSON; a file's content is cut off mid-body
+    "malformed",  # 200 with truncated JSON; a file's content is cut off after its first piece
     "html",  # 200 {"html-message": ...}: the Portkey gateway's answer for a non-JSON upstream
     "stuck_cursor",  # a list page that ignores `after`: the first page again, has_more true
     "empty_more",  # 200 with data [] and has_more true
@@ -30,8 +32,10 @@ KINDS = (
     "odd_types",  # known fields with values of another type: counts sent as strings
 )
 LIST_ONLY = {"stuck_cursor", "empty_more"}  # meaningless for a single-batch retrieve
-# "file": GET /v1/files/{id} and /v1/files/{id}/content ("any" includes them)
-TARGETS = ("list", "retrieve", "file", "any")
+MID_BODY = {"cut", "reset"}  # faults that send half an answer, then break the connection
+# "file": GET /v1/files/{id} and /v1/files/{id}/content, "content": the latter only ("any"
+# includes them all)
+TARGETS = ("list", "retrieve", "file", "content", "any")
 
 
 @dataclass
@@ -39,12 +43,15 @@ class Fault:
     """One rule. `every=n`: every n-th matching request; `times=k`: at most k firings.
 
     Without either, every matching request is faulted until the rules are cleared.
+    `match`: only requests whose path or query holds this text (a file's id; a batch id,
+    which picks its retrieve and the list page after it).
     """
 
     kind: str
     every: int | None = None
     times: int | None = None
     on: str = "any"
+    match: str | None = None
     retry_after: str = "1"  # the 429's Retry-After header
     delay: float = 5.0  # seconds a "timeout" fault sleeps before answering
     seen: int = 0
@@ -61,10 +68,12 @@ class Fault:
         if self.times is not None and self.times < 0:
             raise ValueError("times must be >= 0")
 
-    def applies_to(self, target: str) -> bool:
+    def applies_to(self, target: str, request: str = "") -> bool:
         if self.kind in LIST_ONLY and target != "list":
             return False
-        return self.on in ("any", target)
+        if self.match is not None and self.match not in request:
+            return False
+        return self.on in ("any", target) or (self.on == "file" and target == "content")
 
     @property
     def exhausted(self) -> bool:
@@ -100,7 +109,7 @@ class FaultBook:
         chosen = None
         with self._lock:
             for rule in self._rules:
-                if rule.exhausted or not rule.applies_to(target):
+                if rule.exhausted or not rule.applies_to(target, request):
                     continue
                 retry = request in rule.awaiting_retry
                 rule.awaiting_retry.discard(request)

@@ -2,8 +2,9 @@
 
 It answers `GET /v1/batches` and `GET /v1/batches/{id}` as the real API does (ordering,
 cursor, limits, auth and error shapes), and `GET /v1/files/{id}` and `/v1/files/{id}/content`
-for the batches' output and error files (see `files`), so pipelines, tests and benchmarks
-run offline and reproducibly. Pages are served from per-clock caches of pre-rendered JSON:
+for the batches' output and error files (see `files`; a `Range: bytes=N-` header is
+honoured unless `ranges` is off), so pipelines, tests and benchmarks run offline and
+reproducibly. Pages are served from per-clock caches of pre-rendered JSON:
 paging through 100,000 batches costs string joins, not rendering, so a benchmark measures
 the client.
 """
@@ -15,6 +16,7 @@ import json
 import random
 import signal
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -90,12 +92,14 @@ class Simulator:
         shape: str = "openai",
         file_padding: int = 0,
         latency: float = 0.0,
+        ranges: bool = True,
     ) -> None:
         if shape not in shapes.SHAPES:
             raise ValueError(f"shape must be one of {shapes.SHAPES}")
         self.shape = shape
         self.file_padding = file_padding  # characters added to each output line's body
         self.latency = latency  # seconds each API answer waits, as a distant API's round trip
+        self.ranges = ranges  # file contents honour `Range: bytes=N-`, as OpenAI's CDN does
         self.api_key = api_key
         self.seed = seed
         self._port = port
@@ -106,6 +110,7 @@ class Simulator:
         self._requests: list[Request] = []
         self._request_times: list[float] = []  # time.monotonic() of each recorded request
         self._arrival_times: list[float] = []  # and of its arrival, before the latency
+        self._content_ranges: list[tuple[str, str | None]] = []  # (file id, Range header)
         self._requests_lock = threading.Lock()
         self._cache: dict[str, tuple[int, str]] = {}  # id -> (valid until clock, JSON)
         self._server: ThreadingHTTPServer | None = None
@@ -296,9 +301,11 @@ class Simulator:
         on: str = "any",
         retry_after: str = "1",
         delay: float = 5.0,
+        match: str | None = None,
     ) -> None:
-        """Fault matching requests ("list", "retrieve" or "any"); see faults.KINDS."""
-        fault = Fault(kind, every, times, on, str(retry_after), float(delay))
+        """Fault matching requests ("list", "retrieve", "file", "content" or "any"; with
+        `match`, only those whose path or query holds it); see faults.KINDS."""
+        fault = Fault(kind, every, times, on, match, str(retry_after), float(delay))
         self._faults.add(fault)
 
     def clear_faults(self) -> None:
@@ -330,6 +337,12 @@ class Simulator:
             self._requests.clear()
             self._request_times.clear()
             self._arrival_times.clear()
+            self._content_ranges.clear()
+
+    def content_ranges(self, file_id: str) -> list[str | None]:
+        """The `Range` header of each download of one file's content (None: the whole file)."""
+        with self._requests_lock:
+            return [sent for file, sent in self._content_ranges if file == file_id]
 
     @property
     def list_requests(self) -> int:
@@ -441,6 +454,9 @@ class Simulator:
             if (method, action) == ("POST", "latency"):
                 self.latency = float(query.get("seconds", "0"))
                 return {"latency": self.latency}
+            if (method, action) == ("POST", "ranges"):
+                self.ranges = query.get("on", "1") not in ("0", "false", "no")
+                return {"ranges": self.ranges}
             if (method, action) == ("POST", "inject"):
                 self.inject(**json.loads(payload or b"{}"))
                 return {"ok": True}
@@ -472,6 +488,14 @@ def _is_file_path(path: str) -> bool:
     """`/v1/files/{id}` or `/v1/files/{id}/content`."""
     parts = path[len(FILES_PATH) + 1 :].split("/") if path.startswith(FILES_PATH + "/") else []
     return bool(parts) and bool(parts[0]) and (len(parts) == 1 or parts[1:] == ["content"])
+
+
+def _range_start(header: str | None) -> int | None:
+    """N of `Range: bytes=N-`, the one form a resuming download sends; None otherwise."""
+    if not header or not header.startswith("bytes=") or not header.endswith("-"):
+        return None
+    start = header[len("bytes=") : -1]
+    return int(start) if start.isdigit() else None
 
 
 def _id(entry: Entry) -> str:
@@ -566,7 +590,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "GET" and path.startswith(LIST_PATH + "/") and path.count("/") == 3:
             target = "retrieve"
         elif method == "GET" and _is_file_path(path):
-            target = "file"
+            target = "content" if path.endswith("/content") else "file"
         else:
             return self._send_error(_ApiError(404, f"Invalid URL ({method} {path})"))
         if sim.latency > 0:
@@ -576,46 +600,103 @@ class _Handler(BaseHTTPRequestHandler):
             status = self._early_fault(fault)
             if status is not None:
                 return status
+        broken = fault.kind if fault is not None and fault.kind in faults.MID_BODY else None
         try:
             if target == "list":
                 body = sim._list_page(query, fault)
-            elif target == "file":
+            elif target in ("file", "content"):
                 answer = sim._file(path)
                 if not isinstance(answer, bytes):
-                    cut = fault is not None and fault.kind == "malformed"
-                    return self._send_stream(answer, cut=cut)
+                    return self._send_content(sim, path, answer, fault)
                 body = answer
             else:
                 body = sim._retrieve(path.rsplit("/", 1)[1], fault)
         except _ApiError as error:
-            return self._send_error(error)
+            return self._send_error(error, broken)
         if fault is not None and fault.kind == "malformed":
             body = faults.truncate(body)
-        return self._send(200, body)
+        return self._send(200, body, broken=broken)
 
-    def _send_stream(self, pieces: Iterator[bytes], cut: bool = False) -> int:
+    def _send_content(
+        self, sim: Simulator, path: str, pieces: Iterator[bytes], fault: Fault | None
+    ) -> int:
+        """A file's content: from the byte a `Range: bytes=N-` asks for (206), or whole."""
+        file_id = path[len(FILES_PATH) + 1 :].split("/")[0]
+        asked = self.headers.get("Range")
+        with sim._requests_lock:
+            sim._content_ranges.append((file_id, asked))
+        kind = fault.kind if fault is not None else None
+        start = _range_start(asked) if sim.ranges else None
+        if start is None and kind not in faults.MID_BODY:
+            return self._send_stream(pieces, cut=kind == "malformed")
+        content = b"".join(pieces)
+        status, headers = 200, {}
+        if start is not None:
+            if start >= len(content):
+                return self._send(416, b"", headers={"Content-Range": f"bytes */{len(content)}"})
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{len(content) - 1}/{len(content)}"
+            content = content[start:]
+        # pieces a client reads one by one, so that a break halfway leaves it half the file
+        size = max(1, min(64 * 1024, len(content) // 8))
+        parts = [content[i : i + size] for i in range(0, len(content), size)]
+        if kind in faults.MID_BODY:
+            return self._send_stream(
+                iter(parts[: len(parts) // 2]),
+                status=status,
+                headers=headers,
+                broken=kind,
+            )
+        return self._send_stream(
+            iter(parts), cut=kind == "malformed", status=status, headers=headers
+        )
+
+    def _send_stream(
+        self,
+        pieces: Iterator[bytes],
+        cut: bool = False,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        broken: str | None = None,
+    ) -> int:
         """A file's content, chunked as it is written; `cut`: the download breaks off midway
-        (the socket closes after the first piece, without the final chunk)."""
-        head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n"
-        ).encode("latin-1")
-        self._note(200)
+        (the socket closes after the first piece, without the final chunk); `broken` ("cut",
+        "reset"): it breaks off, closed or reset, once `pieces` are sent."""
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            "Content-Type: application/octet-stream",
+            "Transfer-Encoding: chunked",
+            *(f"{name}: {value}" for name, value in (headers or {}).items()),
+        ]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self._note(status)
         try:
             self.wfile.write(head)
             for piece in pieces:
                 if piece:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                 if cut:
-                    self.wfile.flush()
-                    self.close_connection = True
-                    with contextlib.suppress(OSError):
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    return 200
+                    break
+            if cut or broken:
+                self.wfile.flush()
+                self._hang_up(reset=broken == "reset")
+                return status
             self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client hung up (a killed run)
             self.close_connection = True
-        return 200
+        return status
+
+    def _hang_up(self, reset: bool = False) -> None:
+        """Ends the connection mid-answer: closed (FIN), or reset (RST) with `reset`."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            if reset:  # a zero linger time makes the close a reset
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
 
     def _early_fault(self, fault: Fault) -> int | None:
         """Faults that replace the answer; None lets the request go on (maybe altered)."""
@@ -643,9 +724,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.simulator._record(method, path, query, status, arrived)
             self._pending = None
 
-    def _send_error(self, error: _ApiError) -> int:
+    def _send_error(self, error: _ApiError, broken: str | None = None) -> int:
         body = error_body(error.message, "invalid_request_error", error.code, error.param)
-        return self._send(error.status, body)
+        return self._send(error.status, body, broken=broken)
 
     def _send(
         self,
@@ -653,8 +734,12 @@ class _Handler(BaseHTTPRequestHandler):
         body: bytes,
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
+        broken: str | None = None,
     ) -> int:
-        """Write status line, headers and body in one go (cheaper than send_response & co)."""
+        """Write status line, headers and body in one go (cheaper than send_response & co).
+
+        `broken` ("cut", "reset"): only half the body goes out, then the connection breaks.
+        """
         lines = [
             f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
             f"Content-Type: {content_type}",
@@ -666,6 +751,11 @@ class _Handler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self._note(status)
         try:
+            if broken is not None:
+                self.wfile.write(head + body[: len(body) // 2])
+                self.wfile.flush()
+                self._hang_up(reset=broken == "reset")
+                return status
             self.wfile.write(head + body)
         except OSError:  # the client gave up (e.g. its timeout fired during a "timeout" fault)
             self.close_connection = True

@@ -60,19 +60,33 @@ class DatabaseLock:
             self._fd = None
 
 
+HOLDER_FIELDS = ("pid", "host", "command", "started")
+
+
 def _holder_info() -> dict:
+    program = Path(sys.argv[0]).name
+    if program == "__main__.py":  # `python -m batchlens`
+        program = "batchlens"
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         # the command only: options may carry header values, never echo them
-        "command": Path(sys.argv[0]).name + (" " + sys.argv[1] if len(sys.argv) > 1 else ""),
+        "command": program + (" " + sys.argv[1] if len(sys.argv) > 1 else ""),
     }
 
 
-def read_holder(fd: int) -> str:
+def holder_info(fd: int) -> dict | None:
+    """What the holder of the lock file `fd` wrote about itself; None before it has."""
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return f"pid {info['pid']} on {info['host']}, `{info['command']}` since {info['started']}"
-    except (ValueError, KeyError, OSError):
+        return {name: info[name] for name in HOLDER_FIELDS}
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+
+
+def read_holder(fd: int) -> str:
+    info = holder_info(fd)
+    if info is None:
         return "a process that has not written its name yet"
+    return f"pid {info['pid']} on {info['host']}, `{info['command']}` since {info['started']}"

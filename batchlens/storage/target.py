@@ -20,10 +20,10 @@ from urllib.parse import quote, quote_plus, urlsplit
 import dlt
 from dlt.common.configuration.specs import ConnectionStringCredentials
 
-from batchlens.errors import UsageError, require_database
+from batchlens.errors import UsageError
 from batchlens.storage import KINDS
 from batchlens.storage.backend import Backend
-from batchlens.storage.duckdb_file import DuckDBFile, check_database_path
+from batchlens.storage.duckdb_file import DuckDBFile, check_database_file, check_database_path
 from batchlens.storage.ducklake import DuckLake
 from batchlens.storage.postgres import AdvisoryLock, Postgres
 
@@ -42,6 +42,8 @@ class Target:
     db: Path | None = None  # the DuckDB file
     url: str | None = field(default=None, repr=False)  # PostgreSQL, or DuckLake's catalog
     data_path: str | None = None  # DuckLake's data files
+    # a reader of a DuckDB file waits this long for an extraction writing it (readers.py)
+    wait_seconds: float = field(default=0.0, compare=False)
 
     @property
     def backend(self) -> Backend:
@@ -68,9 +70,10 @@ class Target:
         return self.backend.state_dir(self)
 
     def require_database(self) -> None:
-        """For a command that reads the history: a DuckDB file must be there already."""
+        """For a command that reads the history: a DuckDB file must be there already (a
+        file, not a folder, and DuckDB's)."""
         if self.db is not None:
-            require_database(self.db)
+            check_database_file(self.db)
 
     def check(self) -> None:
         self.backend.check(self)
@@ -79,7 +82,10 @@ class Target:
         return self.backend.lock(self)
 
     def connect(self, read_only: bool = False) -> Any:
-        """A DB-API connection where schema `openai_batches` holds the tables and views."""
+        """A DB-API connection where schema `openai_batches` holds the tables and views.
+
+        Read-only on a DuckDB file: waits up to `wait_seconds` for an extraction writing it.
+        """
         return self.backend.connect(self, read_only)
 
     def dlt_destination(self, connection: Any) -> Any:

@@ -120,6 +120,11 @@ class BatchesApi:
         """Every attempt sent, retries and dropped connections included."""
         return self._adapter.sent
 
+    def counts(self) -> tuple[int, int, int]:
+        """(list requests, retrieve requests, attempts) so far: a step's are the difference."""
+        with self._counts_lock:
+            return self.list_requests, self.retrieve_requests, self.attempts
+
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Response:
         response = self.session.get(f"{self.base_url}{path}", params=params)
         status = response.status_code

@@ -2,14 +2,17 @@
 
 A terminal batch's files never change, so each is fetched once: the ledger table
 `batch_files` (in the destination, committed with the rows) says which files are done,
-and only terminal batches' files that it does not hold are downloaded. A file is read line
-by line from the socket and every line is cut down to a few ids, codes and token counts at
-once: bodies hold users' data, and an output file can be hundreds of MB.
+and only terminal batches' files that it does not hold, or holds as `pending`, are
+downloaded. A file is read line by line from the socket and every line is cut down to a
+few ids, codes and token counts at once: bodies hold users' data, and an output file can
+be hundreds of MB. A body that breaks off is resumed where it stopped; a file that still
+fails after its retries is recorded as `pending` and costs that file only.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +24,7 @@ import orjson
 import pyarrow as pa
 import requests
 
+from . import retries
 from .api_client import (
     ApiRefusedError,
     ApiRejectedRequestError,
@@ -81,6 +85,9 @@ FILE_SCHEMA = pa.schema(
         pa.field("bad_lines", pa.int64()),
         pa.field("bytes", pa.int64()),
         pa.field("loaded_at", TIMESTAMP),
+        # a `pending` file: why its last download failed, and since when it has been failing
+        pa.field("failure_reason", pa.string()),
+        pa.field("first_failed_at", TIMESTAMP),
     ]
 )
 _DLT_TYPES = {pa.string(): "text", pa.int64(): "bigint", TIMESTAMP: "timestamp"}
@@ -116,6 +123,7 @@ class FileToFetch:
     batch_id: str
     kind: str  # "error" | "output"
     file_id: str
+    failed_since: float | None = None  # a file the ledger holds as pending: its first failure
 
 
 def requests_kinds(mode: str) -> tuple[str, ...]:
@@ -144,23 +152,27 @@ Read = Callable[..., list[tuple]]
 def ledger_in_destination(
     read: Read, dataset: str, account: str, kinds: Iterable[str]
 ) -> tuple[set[str], list[FileToFetch]]:
-    """The file ids the ledger holds, and the stored terminal batches' files it does not.
+    """The file ids the ledger holds as done, and the files to fetch: the stored terminal
+    batches' files it does not hold, then those it holds as `pending` (their download failed).
 
-    The second list covers a database loaded before files were fetched, or with fewer kinds
-    (`--requests errors`, then `all`): those batches are not in this run's pages.
+    The first list covers a database loaded before files were fetched, or with fewer kinds
+    (`--requests errors`, then `all`), or a run stopped before its downloads: those batches
+    are not in this run's pages.
     """
     kinds = tuple(kinds)
     if not kinds:
         return set(), []
     ledger = f"{dataset}.{FILES_TABLE}"
     try:
-        rows = read(f"select file_id from {ledger} where account = $account", account=account)
-        known = {str(file_id) for (file_id,) in rows}
+        rows = read(
+            f"select file_id, state from {ledger} where account = $account", account=account
+        )
+        known = {str(file_id) for file_id, state in rows if state != "pending"}
         has_ledger = True
     except Exception:  # no ledger yet: a first run, or a database from before files
         known, has_ledger = set(), False
     statuses = ", ".join(f"'{status}'" for status in sorted(TERMINAL_STATUSES))
-    pending: list[FileToFetch] = []
+    due: list[FileToFetch] = []
     try:
         for kind in kinds:
             column = FILE_FIELDS[kind]
@@ -175,10 +187,29 @@ def ledger_in_destination(
                 f"and b.status in ({statuses}) and b.{column} is not null{unknown}",
                 account=account,
             )
-            pending.extend(FileToFetch(batch_id, kind, file_id) for batch_id, file_id in rows)
+            due.extend(FileToFetch(batch_id, kind, file_id) for batch_id, file_id in rows)
     except Exception:  # no batches table yet
         return known, []
-    return known, pending
+    if has_ledger:
+        due.extend(_pending_in_ledger(read, ledger, account, kinds))
+    return known, due
+
+
+def _pending_in_ledger(read: Read, ledger: str, account: str, kinds: tuple[str, ...]) -> list:
+    """The files whose download failed at an earlier run, oldest failure first."""
+    try:
+        rows = read(
+            "select batch_id, kind, file_id, epoch(first_failed_at) from "
+            f"{ledger} where account = $account and state = 'pending' order by first_failed_at",
+            account=account,
+        )
+    except Exception:  # a ledger from before pending files: none can be pending
+        return []
+    return [
+        FileToFetch(str(batch_id), str(kind), str(file_id), float(since) if since else None)
+        for batch_id, kind, file_id, since in rows
+        if kind in kinds
+    ]
 
 
 @dataclass
@@ -186,10 +217,24 @@ class FileRead:
     """What one download found: the ledger row of the file."""
 
     file: FileToFetch
-    state: str = "loaded"  # "loaded" | "expired" | "missing"
+    state: str = "loaded"  # "loaded" | "expired" | "missing" | "pending"
     lines: int = 0
     bad_lines: int = 0
     bytes: int = 0
+    failure_reason: str | None = None  # pending: why the download failed
+    first_failed_at: float | None = None
+
+
+class DownloadFailedError(BatchesApiError):
+    """A file's body kept breaking off, as many times as the retry policy allows."""
+
+
+class GatewayFilesError(BatchesApiError):
+    """The Portkey gateway answers 500 to every file content request: no retry will help."""
+
+
+class DownloadStopped(Exception):
+    """The run was asked to stop: the download in progress is abandoned, not recorded."""
 
 
 class FileDownloader:
@@ -205,44 +250,85 @@ class FileDownloader:
         self.requests = 0
         self.downloaded = 0
         self.rows = 0
+        self.failed = 0
 
-    def read(self, file: FileToFetch) -> Iterator[tuple | FileRead]:
+    def read(
+        self, file: FileToFetch, stop: threading.Event | None = None
+    ) -> Iterator[tuple | FileRead]:
         """The file's parsed lines (see `parse_line`), then its `FileRead` (ledger row) last.
 
         A 404 means the file is gone for good: `expired` when the Files API no longer
         knows it either (OpenAI deletes batch files after 30 days by default), `missing`
-        when it still lists the file but serves no content.
+        when it still lists the file but serves no content. A body that breaks off is
+        asked again from where it stopped (`Range`), or from the start with the bytes
+        already read skipped when the server ignores the range: files never change, so
+        no line is read twice. That counts as an attempt of the session's retry policy,
+        with its backoff; once they are spent, `DownloadFailedError`. With `stop` set, the
+        download ends at its next piece with `DownloadStopped`.
         """
         read = FileRead(file)
         self._count(requests=1)
-        response = self.api.session.get(
-            f"{self.api.base_url}/files/{file.file_id}/content", stream=True
-        )
-        if response.status_code == 404:
-            # Give the connection back before asking the Files API: a worker holding two
-            # at once overflows the pool, which sizes one connection per worker.
-            response.close()
-            read.state = "expired" if self._gone(file.file_id) else "missing"
-            yield read
-            return
-        with response:
-            try:
-                _check(response, f"GET /files/{file.file_id}/content")
-            except BatchesApiError as exc:
-                raise BatchesApiError(f"{exc}{self._gateway_hint(response)}") from None
-            try:
-                for line in _lines(response, read):
-                    row = parse_line(line)
-                    if row is None:
-                        read.bad_lines += 1
-                        continue
-                    read.lines += 1
-                    yield row
-            except requests.RequestException as exc:  # not retried: rows are already out
-                raise BatchesApiError(
-                    f"the download of file {file.file_id} (batch {file.batch_id}) broke off "
-                    f"after {read.bytes} bytes ({type(exc).__name__}); the next run fetches it"
-                ) from None
+        url = f"{self.api.base_url}/files/{file.file_id}/content"
+        policy = retries.policy(self.api.session)
+        lines = _LineSplitter(read)
+        ranges = True  # False once the server has shown a range would not line up
+        attempt = 1
+        while True:
+            offset = read.bytes
+            headers = {"Range": f"bytes={offset}-"} if offset and ranges else None
+            response = self.api.session.get(url, stream=True, headers=headers)
+            if response.status_code == 404:
+                # Give the connection back before asking the Files API: a worker holding two
+                # at once overflows the pool, which sizes one connection per worker.
+                response.close()
+                gone = FileRead(file, "expired" if self._gone(file.file_id) else "missing")
+                yield gone
+                return
+            if response.status_code == 416 and offset:  # nothing after what was read: the end
+                response.close()
+                break
+            with response:
+                try:
+                    _check(response, f"GET /files/{file.file_id}/content")
+                except BatchesApiError as exc:
+                    hint = self._gateway_hint(response)
+                    if hint:
+                        raise GatewayFilesError(f"{exc}{hint}") from None
+                    raise
+                encoding = response.headers.get("Content-Encoding", "identity").lower()
+                ranges = ranges and encoding == "identity"  # ranges count encoded bytes
+                skip = _already_read(response, offset)
+                if skip is None:  # a range starting past what was read: start over
+                    ranges, skip = False, None
+                try:
+                    if skip is None:
+                        raise requests.exceptions.ContentDecodingError("the range does not line up")
+                    for chunk in response.iter_content(chunk_size=READ_BYTES):
+                        if stop is not None and stop.is_set():
+                            raise DownloadStopped(file.file_id)
+                        if skip:
+                            taken = min(skip, len(chunk))
+                            chunk, skip = chunk[taken:], skip - taken
+                        for line in lines.feed(chunk):
+                            yield from self._parsed(line, read)
+                    if skip:
+                        raise requests.exceptions.ContentDecodingError("shorter than before")
+                    break
+                except requests.RequestException as exc:
+                    why = f"the download broke off after {read.bytes} bytes ({retries.cause(exc)})"
+                    if attempt >= policy.attempts:
+                        raise DownloadFailedError(
+                            f"{why}; {attempt} attempt{'s' if attempt > 1 else ''}"
+                        ) from None
+                    wait = policy.wait(attempt)
+                    retries.announce(f"GET {url}", attempt, policy.attempts, why, wait)
+                    if stop is not None:
+                        stop.wait(wait)
+                    else:
+                        time.sleep(wait)
+                    attempt += 1
+        for line in lines.finish():
+            yield from self._parsed(line, read)
         self._count(downloaded=1, rows=read.lines)
         if read.bad_lines:
             log.warning(
@@ -252,6 +338,15 @@ class FileDownloader:
                 read.bad_lines,
             )
         yield read
+
+    @staticmethod
+    def _parsed(line: bytes, read: FileRead) -> Iterator[tuple]:
+        row = parse_line(line)
+        if row is None:
+            read.bad_lines += 1
+            return
+        read.lines += 1
+        yield row
 
     def _gateway_hint(self, response: Any) -> str:
         """Portkey's gateway (1.15.2) answers every file content request 500: say so."""
@@ -265,11 +360,19 @@ class FileDownloader:
             "[sources.openai_batches], while it lasts)"
         )
 
-    def _count(self, requests: int = 0, downloaded: int = 0, rows: int = 0) -> None:
+    def _count(
+        self, requests: int = 0, downloaded: int = 0, rows: int = 0, failed: int = 0
+    ) -> None:
         with self._lock:
             self.requests += requests
             self.downloaded += downloaded
             self.rows += rows
+            self.failed += failed
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(requests, files downloaded, rows, files failed) so far: a step's are the difference."""
+        with self._lock:
+            return self.requests, self.downloaded, self.rows, self.failed
 
     def _gone(self, file_id: str) -> bool:
         self._count(requests=1)
@@ -296,30 +399,51 @@ def _check(response: Any, what: str) -> None:
         )
 
 
-def _lines(response: Any, read: FileRead) -> Iterator[bytes]:
-    """Lines as they arrive, without their `\\n` or `\\r\\n`; blank lines skipped.
+def _already_read(response: Any, offset: int) -> int | None:
+    """Bytes at the start of this answer that were read before: 0 for a range that starts
+    where the last answer broke off, all of them for a server that sent the file again
+    (200), None for a range that starts past them."""
+    if not offset or response.status_code != 206:
+        return offset
+    header = response.headers.get("Content-Range", "")
+    try:
+        start = int(header.split()[1].split("-")[0])
+    except (IndexError, ValueError):
+        return None
+    return offset - start if start <= offset else None
+
+
+class _LineSplitter:
+    """Lines as they arrive, without their `\\n` or `\\r\\n`; blank lines skipped. Fed
+    piece by piece, so that a download resumed after a break goes on mid-line.
 
     `iter_lines` would do, but it loses the byte count, and its known bug yields a spurious
     empty line when a chunk ends between `\\r` and `\\n`.
     """
-    pending = b""
-    first = True
-    for chunk in response.iter_content(chunk_size=READ_BYTES):
-        read.bytes += len(chunk)
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            line = line.rstrip(b"\r")
-            if line.strip():
-                if first:
-                    _check_not_gateway_page(line)
-                    first = False
-                yield line
-    pending = pending.rstrip(b"\r")
-    if pending.strip():  # no newline at the end of the file
-        if first:
-            _check_not_gateway_page(pending)
-        yield pending
+
+    def __init__(self, read: FileRead) -> None:
+        self.read = read
+        self.pending = b""
+        self.first = True
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.read.bytes += len(chunk)
+        self.pending += chunk
+        *complete, self.pending = self.pending.split(b"\n")
+        return [line for line in map(self._line, complete) if line]
+
+    def finish(self) -> list[bytes]:
+        last, self.pending = self._line(self.pending), b""  # no newline at the end of the file
+        return [last] if last else []
+
+    def _line(self, line: bytes) -> bytes:
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            return b""
+        if self.first:
+            _check_not_gateway_page(line)
+            self.first = False
+        return line
 
 
 def _check_not_gateway_page(line: bytes) -> None:
@@ -420,18 +544,67 @@ def files_table(reads: list[FileRead], account: str, loaded_at: float) -> pa.Tab
             "bad_lines": read.bad_lines,
             "bytes": read.bytes,
             "loaded_at": int(loaded_at * 1_000_000),
+            "failure_reason": read.failure_reason,
+            "first_failed_at": (
+                int(read.first_failed_at * 1_000_000) if read.first_failed_at else None
+            ),
         }
         for read in reads
     ]
     return pa.Table.from_pylist(rows, schema=FILE_SCHEMA)
 
 
+# Files a run names on stderr when their download fails: an outage fails them all, and the
+# ledger (`state = 'pending'`, `failure_reason`) lists every one.
+WARNED_FAILURES = 5
+
+
+class _Spool:
+    """One file's rows, held until the file is complete: a file is loaded whole or not at
+    all, even when its body broke off for good halfway. The first CHUNK_ROWS rows stay in
+    memory, the rest go to a temporary Arrow file, so memory stays bounded on any file."""
+
+    def __init__(self, account: str, file: FileToFetch) -> None:
+        self.account = account
+        self.file = file
+        self.rows: list[tuple] = []
+        self._disk: Any = None
+        self._writer: Any = None
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= CHUNK_ROWS:
+            table, self.rows = requests_table(self.account, self.file, self.rows), []
+            if self._writer is None:
+                self._disk = tempfile.TemporaryFile(prefix="batchlens-file-")  # noqa: SIM115
+                self._writer = pa.ipc.new_stream(self._disk, REQUEST_SCHEMA)
+            self._writer.write_table(table)
+
+    def tables(self) -> Iterator[pa.Table]:
+        if self._writer is not None:
+            self._writer.close()
+            self._disk.seek(0)
+            for batch in pa.ipc.open_stream(self._disk):
+                yield pa.Table.from_batches([batch], schema=REQUEST_SCHEMA)
+        if self.rows:
+            yield requests_table(self.account, self.file, self.rows)
+
+    def close(self) -> None:
+        self.rows = []
+        if self._disk is not None:
+            self._disk.close()  # a temporary file: gone once closed
+            self._disk = self._writer = None
+
+
 class RequestFiles:
     """The files one account's run fetches, and the tables they become.
 
     Fed the batches as the pages bring them (`note`), then asked for its tables once every
-    page is in (`tables`): the rows and the ledger go into the same load package as the
-    batches, so a run that fails leaves all of them, and the ledger, as they were.
+    page is in (`tables`), as often as it takes: each call downloads files until none is
+    left or its limits are reached, and its tables (the files' rows and their ledger rows)
+    go into the load package of that step. A file's rows come with its ledger row or not
+    at all; a file whose download fails after its retries gets a `pending` ledger row,
+    with the reason, and is fetched again by the next run.
     """
 
     def __init__(
@@ -448,7 +621,9 @@ class RequestFiles:
         self.known = set(known or ())
         self.downloader = FileDownloader(api)
         self.workers = workers
-        self.pending: dict[str, FileToFetch] = {}
+        self.pending: dict[str, FileToFetch] = {}  # in the order they are fetched
+        self.warned = 0  # failed files named on stderr so far
+        self._lock = threading.Lock()  # `pending` is shared by the download workers
         for file in stored:
             self._add(file)
 
@@ -460,44 +635,110 @@ class RequestFiles:
         for file in terminal_files(batches, self.kinds):
             self._add(file)
 
-    def tables(self) -> Iterator[Any]:
+    def tables(
+        self,
+        max_files: float = float("inf"),
+        max_seconds: float = float("inf"),
+        stop: threading.Event | None = None,
+    ) -> Iterator[Any]:
         """Hinted Arrow tables: both tables first (empty), so they exist from the first run.
 
-        Files download `workers` at a time, each worker taking every `workers`-th file: at
-        an API's latency a first run over a long history fetches hundreds of files, and one
-        after another they would take minutes. Chunks of at most CHUNK_ROWS rows come back
-        through a short queue, so memory stays bounded whatever the files' sizes.
+        Files download `workers` at a time, each worker taking the next file due: at an
+        API's latency a first run over a long history fetches hundreds of files, and one
+        after another they would take minutes. No file is started once `max_files` were
+        started or `max_seconds` have passed; the files in progress are finished. With
+        `stop` set, they are abandoned instead (not recorded: the next run fetches them).
+        Chunks of at most CHUNK_ROWS rows come back through a short queue, so memory
+        stays bounded whatever the files' sizes.
         """
         empty = requests_table(self.account, None, [])
         yield dlt.mark.with_hints(empty, REQUESTS_HINTS, create_table_variant=True)
-        files = list(self.pending.values())
+        deadline = time.monotonic() + max_seconds
+        started = 0
+
+        def take() -> FileToFetch | None:
+            nonlocal started
+            with self._lock:
+                if not self.pending or started >= max_files or time.monotonic() >= deadline:
+                    return None
+                if stop is not None and stop.is_set():
+                    return None
+                started += 1
+                return self.pending.pop(next(iter(self.pending)))
+
         reads: list[FileRead] = []
-        count = max(1, min(self.workers, len(files)))
-        producers = [self._producer(files[k::count]) for k in range(count)]
-        for item in gather(producers, "batchlens-files") if files else ():
+        count = max(1, min(self.workers, len(self.pending), max_files))
+        producers = [self._producer(take, stop) for _ in range(int(count))]
+        for item in gather(producers, "batchlens-files") if self.pending else ():
             if isinstance(item, FileRead):
                 reads.append(item)
             else:
-                yield self._rows(*item)
+                yield dlt.mark.with_table_name(item, REQUESTS_TABLE)
         ledger = files_table(reads, self.account, time.time())
         yield dlt.mark.with_hints(ledger, FILES_HINTS, create_table_variant=True)
 
-    def _producer(self, files: list[FileToFetch]) -> Callable[[Emit], None]:
+    def _producer(
+        self, take: Callable[[], FileToFetch | None], stop: threading.Event | None
+    ) -> Callable[[Emit], None]:
         def produce(emit: Emit) -> None:
-            for file in files:
-                chunk: list[tuple] = []
-                for item in self.downloader.read(file):
-                    if isinstance(item, FileRead):
-                        if (chunk and not emit((file, chunk))) or not emit(item):
+            while (file := take()) is not None:
+                fetched = self._fetch(file, stop)
+                if fetched is None:  # stopped: not attempted, as far as the ledger goes
+                    with self._lock:
+                        self.pending[file.file_id] = file
+                    return
+                read, spool = fetched
+                try:
+                    # a complete file is handed over whole, even once the run is stopping
+                    for table in spool.tables() if read.state == "loaded" else ():
+                        if not emit(table):
                             return
-                        continue
-                    chunk.append(item)
-                    if len(chunk) >= CHUNK_ROWS:
-                        if not emit((file, chunk)):
-                            return
-                        chunk = []
+                    if not emit(read):
+                        return
+                finally:
+                    spool.close()
 
         return produce
 
-    def _rows(self, file: FileToFetch, rows: list[tuple]) -> Any:
-        return dlt.mark.with_table_name(requests_table(self.account, file, rows), REQUESTS_TABLE)
+    def _fetch(
+        self, file: FileToFetch, stop: threading.Event | None
+    ) -> tuple[FileRead, _Spool] | None:
+        """The file's ledger row and its rows; a failure after retries is a `pending` row."""
+        spool = _Spool(self.account, file)
+        read = FileRead(file)
+        try:
+            for item in self.downloader.read(file, stop):
+                if isinstance(item, FileRead):
+                    read = item
+                else:
+                    spool.add(item)
+        except DownloadStopped:
+            spool.close()
+            return None
+        except (ApiRefusedError, ApiRejectedRequestError, InvalidPageError, GatewayFilesError):
+            spool.close()  # the key, the URL or the gateway: no other file would do better
+            raise
+        except (BatchesApiError, requests.RequestException) as exc:
+            spool.close()
+            reason = str(exc) if isinstance(exc, BatchesApiError) else _unreachable(exc)
+            self.downloader._count(failed=1)
+            with self._lock:
+                self.warned += 1
+                warned = self.warned
+            if warned <= WARNED_FAILURES:
+                log.warning("file %s (batch %s): %s", file.file_id, file.batch_id, reason)
+            elif warned == WARNED_FAILURES + 1:
+                log.warning(
+                    "more files could not be downloaded; batch_files lists them all "
+                    "(state 'pending', with the reason)"
+                )
+            failed = FileRead(file, "pending", failure_reason=reason)
+            failed.first_failed_at = file.failed_since or time.time()
+            return failed, spool
+        return read, spool
+
+
+def _unreachable(exc: BaseException) -> str:
+    attempts = getattr(exc, "attempts", None)
+    tried = f" ({attempts} attempts)" if attempts else ""
+    return f"the download got no answer: {retries.cause(exc)}{tried}"

@@ -6,12 +6,17 @@ state keeps, per account, the newest `created_at` seen and every batch that was 
 terminal at the last run; the next run reads new pages down to that second (inclusive:
 batches created in the same second must not be lost) and retrieves the open ones it did
 not meet on the way.
+
+A read of the whole list (a first run, `--full`) is a `Walk`: it commits in steps, and
+the state keeps the parts of the list it has not read yet, so a run stopped halfway is
+finished by the next one from where it stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .providers import map_status
 from .settings import TERMINAL_STATUSES
@@ -30,6 +35,11 @@ class AccountProgress:
     status_changes: int = 0
     batches: int = 0
     unknown_statuses: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        # Batches open before that this run does not meet stay open: a step that reads one
+        # part of a walk refreshes only the batches on its pages.
+        self.open_now = {**self.open_before, **self.open_now}
 
     @classmethod
     def from_state(cls, state: dict, full: bool) -> AccountProgress:
@@ -128,3 +138,135 @@ class AccountProgress:
         """The state to commit with this run's data; never moves the newest second back."""
         known = [c for c in (previous.get("newest_created_at"), self.max_created_at) if c]
         return {"newest_created_at": max(known) if known else None, "open": dict(self.open_now)}
+
+
+Mark = tuple[str, int]  # (id, created_at) of a batch: where a part of the list starts or stops
+
+
+@dataclass(frozen=True)
+class Part:
+    """A stretch of the list still to read: the batches after `after` (from the top when
+    None) down to `stop` (the first page that holds it, or anything created before it, is
+    the last one; the bottom when None)."""
+
+    after: Mark | None
+    stop: Mark | None
+
+    def to_state(self) -> list:
+        return [*(self.after or (None, None)), *(self.stop or (None, None))]
+
+    @classmethod
+    def from_state(cls, value: Sequence) -> Part:
+        after_id, after_at, stop_id, stop_at = value
+        return cls(
+            (str(after_id), int(after_at)) if after_id is not None else None,
+            (str(stop_id), int(stop_at)) if stop_id is not None else None,
+        )
+
+
+class PartPage(NamedTuple):
+    """One page a part read (`parallel.read_parts`): where the part goes on from, and
+    `through`, the index of the last part it reads for (the parts below it that were dead,
+    their start deleted or ignored by the API, are read by this one)."""
+
+    index: int
+    batches: list[dict]  # the page's batches no other part brought before
+    after: Mark | None  # the page's last batch; None for a part that found nothing
+    through: int
+    done: bool
+
+
+@dataclass
+class Walk:
+    """A read of the whole list from the top, in parts read at once, over one run or more.
+
+    `kind`: "first" (the account's first run) or "full" (`--full`). `unmet`: the batches
+    open when it began that it has not met yet; retrieved when it ends, as the one-pass
+    read retrieves the open batches the list no longer shows. `batches`: read so far, by
+    every run of it; `oldest`: the `created_at` of the oldest batch it reached.
+    """
+
+    kind: str
+    parts: list[Part]
+    unmet: set[str] = field(default_factory=set)
+    batches: int = 0
+    oldest: int | None = None
+    resumed: bool = False
+    _after: dict[int, Mark | None] = field(default_factory=dict)  # index -> where it is
+    _through: dict[int, int] = field(default_factory=dict)
+    _done: set[int] = field(default_factory=set)
+
+    @classmethod
+    def from_state(cls, state: dict | None) -> Walk | None:
+        if not state:
+            return None
+        return cls(
+            kind=str(state["kind"]),
+            parts=[Part.from_state(part) for part in state["parts"]],
+            unmet=set(state.get("unmet", ())),
+            batches=int(state.get("batches", 0)),
+            oldest=state.get("oldest"),
+            resumed=True,
+        )
+
+    def to_state(self) -> dict:
+        return {
+            "kind": self.kind,
+            "parts": [part.to_state() for part in self.remaining()],
+            "unmet": sorted(self.unmet),
+            "batches": self.batches,
+            "oldest": self.oldest,
+        }
+
+    @property
+    def done(self) -> bool:
+        return not self.remaining()
+
+    @property
+    def reads_the_top(self) -> bool:
+        """A part still reads from the top of the list: it brings what is new there too."""
+        return any(part.after is None for part in self.remaining())
+
+    def will_meet(self, created_at: object) -> bool:
+        """A batch created then is surely in a stretch still to read: strictly between a
+        part's last batch read (the top, for a part that reads from there) and its stop."""
+        if not isinstance(created_at, int):
+            return False
+        return any(
+            (part.after is None or created_at < part.after[1])
+            and (part.stop is None or created_at > part.stop[1])
+            for part in self.remaining()
+        )
+
+    def advance(self, page: PartPage) -> None:
+        """Takes in one page of part `page.index` (committed with the step that read it)."""
+        self._through[page.index] = page.through
+        if page.after is not None:
+            self._after[page.index] = page.after
+        if page.done:
+            self._done.add(page.index)
+        self.batches += len(page.batches)
+        for batch in page.batches:
+            created = to_seconds(batch.get("created_at"))
+            if created is not None and (self.oldest is None or created < self.oldest):
+                self.oldest = created
+
+    def finish(self) -> None:
+        """Every part has read to its end (its reader is exhausted)."""
+        self._done.update(range(len(self.parts)))
+
+    def remaining(self) -> list[Part]:
+        """The parts still to read: each from its last page read, to its stop (or to the
+        stop of the dead parts it reads for); parts read to the end, or read for, left out."""
+        left: list[Part] = []
+        covered = -1
+        for index, part in enumerate(self.parts):
+            if index <= covered:
+                continue
+            through = self._through.get(index, index)
+            covered = max(covered, through)
+            if index in self._done:
+                continue
+            after = self._after.get(index, part.after)
+            left.append(Part(after, self.parts[through].stop))
+        return left

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from .api_client import ApiRefusedError, ApiRejectedRequestError, BatchesApi, InvalidPageError
+from .incremental import Mark, Part, PartPage
 from .tables import to_seconds
 
 Emit = Callable[[Any], bool]  # hands one item to the consumer; False once it has gone
@@ -130,61 +131,108 @@ def segmented_pages(
     `end` (an incremental run), the last live segment stops at it in the same way, instead
     of reading to the bottom of the list.
     """
-    segments = [None, *starts]
-    live: list[bool | None] = [None] * len(segments)
-    resolved = [threading.Event() for _ in segments]
+    marks: list[Mark | None] = [None, *starts, end]
+    parts = [Part(marks[i], marks[i + 1]) for i in range(len(marks) - 1)]
+    loaded = 0
+    for pages, page in enumerate(read_parts(api, parts, dead_when_empty=True), start=1):
+        loaded += len(page.batches)
+        if on_page is not None:
+            on_page(pages, loaded)
+        if page.batches:
+            yield page.batches
 
-    def stop_for(index: int) -> tuple[str, int] | None:
-        for following in range(index + 1, len(segments)):
+
+def read_parts(
+    api: BatchesApi, parts: Sequence[Part], dead_when_empty: bool = False
+) -> Iterator[PartPage]:
+    """The pages of every part of the list, all parts read at once; each batch once.
+
+    A part reads from after its `after` until its page holds its `stop` batch or anything
+    created before it (the bottom of the list when `stop` is None). A part whose `after`
+    the API rejects (deleted, a cursor it does not understand) or ignores (the page holds
+    that batch itself) is dead: the part above it reads on through its stretch, and the
+    topmost part, with none above, reads from the top instead. A part that finds nothing
+    after its `after` is done (the list ends there), or dead with `dead_when_empty` (a
+    segment start, whose stretch the part above then reads). The pages say where each part
+    goes on from (`PartPage`), so that a walk read in steps can stop after any page.
+    """
+    live: list[bool | None] = [None] * len(parts)
+    resolved = [threading.Event() for _ in parts]
+
+    def through_of(index: int) -> int:
+        """The last part `index` reads for: itself, and the dead parts right below it."""
+        last = index
+        for following in range(index + 1, len(parts)):
             resolved[following].wait()
             if live[following]:
-                return segments[following]
-        return end
+                break
+            last = following
+        return last
+
+    def first_page(index: int) -> tuple[list[dict], bool, str | None, bool]:
+        """The part's first page, whether the part is live, and whether it reads from the top."""
+        after = parts[index].after
+        if after is None:
+            return (*api.list_page(None), True)
+        try:
+            data, has_more, last_id = api.list_page(after[0])
+        except (ApiRejectedRequestError, ApiRefusedError) as exc:
+            if isinstance(exc, ApiRefusedError) and exc.status != 404:
+                raise
+            data, has_more, last_id = [], False, None
+            if index == 0:  # no part above to read for it: from the top
+                return (*api.list_page(None), True)
+            return data, has_more, last_id, False
+        ignored = any(batch["id"] == after[0] for batch in data)
+        if ignored and index == 0:
+            return (*api.list_page(None), True)
+        if ignored or (not data and dead_when_empty and index > 0):
+            return data, has_more, last_id, False
+        return data, has_more, last_id, True
 
     def read(index: int, emit: Emit) -> None:
-        start = segments[index]
-        after = start[0] if start else None
         try:
-            try:
-                data, has_more, last_id = api.list_page(after)
-            except (ApiRejectedRequestError, ApiRefusedError) as exc:
-                if start is None or (isinstance(exc, ApiRefusedError) and exc.status != 404):
-                    raise
-                data, has_more, last_id = [], False, None
-            ignored = start is not None and any(batch["id"] == start[0] for batch in data)
-            live[index] = start is None or (bool(data) and not ignored)
+            data, has_more, last_id, live[index] = first_page(index)
         finally:
-            resolved[index].set()  # whatever happened: nobody waits on a segment forever
+            resolved[index].set()  # whatever happened: nobody waits on a part forever
         if not live[index]:
             return
-        stop = stop_for(index)
+        through = through_of(index)
+        stop = parts[through].stop
+        after = parts[index].after
         seen: set[str] = set()
         while True:
+            where = after[0] if after else None
+            if not data and has_more:
+                raise InvalidPageError(f"the API said has_more with an empty page (after={where})")
             for batch in data:
                 if batch["id"] in seen:
                     raise InvalidPageError(
-                        f"the API repeated batch {batch['id']} in one segment (after={after}): "
+                        f"the API repeated batch {batch['id']} in one read (after={where}): "
                         "its cursor does not advance"
                     )
                 seen.add(batch["id"])
-            if not emit(data) or not has_more or (stop and _reached(data, stop)):
+            done = not has_more or bool(stop and _reached(data, stop))
+            # where the part goes on from: the cursor the next request sends (a page token,
+            # for a provider that has them), with the page's oldest second
+            last = (
+                (last_id or data[-1]["id"], to_seconds(data[-1]["created_at"]) or 0)
+                if data
+                else None
+            )
+            if not emit((index, data, last, through, done)) or done:
                 return
-            if not data:
-                raise InvalidPageError(f"the API said has_more with an empty page (after={after})")
-            after = last_id or data[-1]["id"]
-            data, has_more, last_id = api.list_page(after)
+            after = last
+            data, has_more, last_id = api.list_page(after[0])
 
     def workers() -> list[Callable[[Emit], None]]:
-        return [lambda emit, i=i: read(i, emit) for i in range(len(segments))]
+        return [lambda emit, i=i: read(i, emit) for i in range(len(parts))]
 
     loaded: set[str] = set()
-    for pages, page in enumerate(gather(workers(), name="batchlens-segment"), start=1):
-        fresh = [batch for batch in page if batch["id"] not in loaded]
+    for index, data, last, through, done in gather(workers(), name="batchlens-segment"):
+        fresh = [batch for batch in data if batch["id"] not in loaded]
         loaded.update(batch["id"] for batch in fresh)
-        if on_page is not None:
-            on_page(pages, len(loaded))
-        if fresh:
-            yield fresh
+        yield PartPage(index, fresh, last, through, done)
 
 
 def _reached(page: list[dict], stop: tuple[str, int]) -> bool:
@@ -334,9 +382,10 @@ class EarlyRequests:
         self._streams: dict[str, tuple[Any, Started]] = {}
         self._taken: set[str] = set()
 
-    def start(self, stream: str, key: Any, items: Iterator[Any]) -> None:
-        """`key`: which requests these are, as the resource will describe what it wants."""
-        self._streams[stream] = (key, Started(items, EARLY_DEPTH, f"batchlens-early-{stream}"))
+    def start(self, stream: str, key: Any, items: Iterator[Any], depth: int = EARLY_DEPTH) -> None:
+        """`key`: which requests these are, as the resource will describe what it wants;
+        `depth`: how many items may be read ahead of it."""
+        self._streams[stream] = (key, Started(items, depth, f"batchlens-early-{stream}"))
 
     def take(self, stream: str, key: Any) -> Started | None:
         """The stream started, if it is the one `key` describes; each only once."""

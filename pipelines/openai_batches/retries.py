@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,6 +54,45 @@ def watch(session: Any) -> None:
 
     retrying.before_sleep = before_sleep
     retrying.retry_error_callback = count_attempts
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The session's retry policy, for what its retries cannot see: a body that breaks off
+    after the answer began (dlt's retries wrap `send`, which a streamed body outlives)."""
+
+    attempts: int
+    _wait: Any = None
+
+    def wait(self, attempt: int) -> float:
+        """Seconds before attempt `attempt + 1`: the same exponential backoff as dlt's."""
+        if self._wait is None:
+            return 0.0
+        exp = self._wait.exp_base ** (attempt - 1)
+        return float(max(self._wait.min, min(self._wait.max, self._wait.multiplier * exp)))
+
+
+def policy(session: Any) -> Policy:
+    """The attempts and backoff of `session`'s retries (`[runtime] request_max_attempts`,
+    `request_backoff_factor`, `request_max_retry_delay`): read from its own `Retrying`."""
+    retrying = getattr(session.send, "retry", None)
+    if retrying is None:
+        return Policy(attempts=1)
+    attempts = getattr(retrying.stop, "max_attempt_number", 1)
+    wait = (
+        retrying.wait
+        if all(hasattr(retrying.wait, name) for name in ("exp_base", "min", "max", "multiplier"))
+        else None
+    )
+    return Policy(attempts=int(attempts), _wait=wait)
+
+
+def announce(what: str, attempt: int, of: int, why: str, wait: float) -> None:
+    """One line on stderr for a wait long enough to wonder about, as `watch` says them."""
+    if wait >= ANNOUNCE_WAITS_FROM_S:
+        log.warning(
+            "%s: attempt %d of %d failed (%s); retrying in %.0f s", what, attempt, of, why, wait
+        )
 
 
 def _where(args: tuple) -> str:

@@ -24,7 +24,9 @@ class Stored:
     `open_below`: the stored open batches created before the plan's `retrieve_below`,
     retrieved while the pages are read. `hashes`: id -> `content_hash` of the stored
     batches, for a `--full` run that merges only what changed. `nothing_loaded`: no row of
-    the account yet, so its rows are appended (no staging copy, no merge).
+    the account yet, so its rows are appended (no staging copy, no merge). `walk`: the
+    kind of walk ("first", "full") the last committed step left unfinished, which this run
+    goes on with instead of starting one (the state says so too; this is read before it).
     """
 
     known_files: frozenset[str] = frozenset()
@@ -33,6 +35,7 @@ class Stored:
     open_below: tuple[str, ...] | None = None
     hashes: dict[str, str] | None = None
     nothing_loaded: bool = False
+    walk: str | None = None
 
 
 @dataclass(frozen=True)
