@@ -232,7 +232,8 @@ CHECK_EPILOG = (
     "exit codes (the monitoring-plugin convention, unlike the other commands): 0 OK, "
     "1 WARNING, 2 CRITICAL, 3 UNKNOWN (database missing or unreadable, held by an extraction "
     "longer than --wait, bad option). Default severities: stuck, overdue, failure_rate, "
-    "extract_age critical; expiring, request_failure_rate, error_file_expiring, daily_cost "
+    "extract_age critical; expiring, request_failure_rate, error_file_expiring, pending_files, "
+    "daily_cost "
     "warning. Thresholds also come from [check] and [check.accounts.NAME] in "
     ".dlt/config.toml; flags win."
 )

@@ -122,6 +122,8 @@ def _phrase(rule: str, found: list[Finding]) -> str:
         return f"extraction {describe_age(max(ages) * 60)} old" + named
     if rule == "error_file_expiring":
         return f"{count} undownloaded error file{'s' * (count != 1)} deleted within a day"
+    if rule == "pending_files":
+        return f"{count} file{'s' * (count != 1)} pending for over a day"
     return f"${sum(f.value or 0.0 for f in found):,.2f} spent today" + named
 
 

@@ -34,8 +34,12 @@ RULES: dict[str, str] = {
     "request_failure_rate": "warning",  # failure_rates' request_failure_rate of them
     "extract_age": "critical",  # the newest successful extraction is too old: cron is broken
     "error_file_expiring": "warning",  # an undownloaded error file is deleted within a day
+    "pending_files": "warning",  # a file's download has kept failing for over a day
     "daily_cost": "warning",  # spend of the current UTC day above the budget
 }
+# A file whose download has kept failing this long is a finding: every extract asks it
+# again, so a day of failures means something other than a poor link.
+PENDING_FILE_HOURS = 24
 # OpenAI deletes a batch's files 30 days after they are written (the end of the batch).
 FILE_RETENTION_HOURS = 30 * 24
 FILE_HORIZON_HOURS = 24  # an undownloaded error file within a day of deletion is a finding
@@ -52,6 +56,8 @@ class Snapshot:
     rates: dict[float, list[dict[str, Any]]]  # window hours -> one row per account
     last_extractions: dict[str, datetime]
     error_files: list[dict[str, Any]] | None = None  # None: no `batch_files` table
+    # None: a ledger from before pending files (no `first_failed_at`)
+    pending_files: list[dict[str, Any]] | None = None
     daily_costs: list[dict[str, Any]] | None = None  # None: no `costs_daily` view
     # stuck_hours (None: the statuses' own thresholds) -> the open batches stalled at it
     stalled: dict[float | None, list[dict[str, Any]]] = field(default_factory=lambda: {None: []})
@@ -154,6 +160,7 @@ def evaluate(snapshot: Snapshot, settings: Settings, now: datetime) -> Outcome:
         ages[account] = None if last is None else (now - last).total_seconds()
         findings += _extract_age(account, ages[account], limits)
         findings += _error_files(account, snapshot, limits)
+        findings += _pending_files(account, snapshot, limits)
         findings += _daily_cost(account, snapshot, limits)
     order = list(RULES)
     findings.sort(key=lambda f: (f.severity != "critical", order.index(f.rule), f.account))
@@ -269,6 +276,21 @@ def _error_files(account: str, snapshot: Snapshot, limits: Thresholds) -> list[F
                 threshold=FILE_HORIZON_HOURS,
                 message=f"error file {row['error_file_id']} is deleted in {left:.1f} h "
                 "and was never downloaded",
+            )  # fmt: skip
+    return found
+
+
+def _pending_files(account: str, snapshot: Snapshot, limits: Thresholds) -> list[Finding]:
+    found = []
+    for row in snapshot.pending_files or []:
+        if row["account"] == account:
+            hours = row["hours_pending"]
+            found += _finding(
+                limits, "pending_files", account,
+                batch_id=row["batch_id"], hours=hours, value=hours,
+                threshold=PENDING_FILE_HOURS,
+                message=f"{row['kind']} file {row['file_id']} has not downloaded for "
+                f"{hours:.0f} h ({row['failure_reason']}); every extract asks it again",
             )  # fmt: skip
     return found
 

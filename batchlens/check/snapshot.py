@@ -16,7 +16,13 @@ import contextlib
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from batchlens.check.rules import FILE_HORIZON_HOURS, FILE_RETENTION_HOURS, Settings, Snapshot
+from batchlens.check.rules import (
+    FILE_HORIZON_HOURS,
+    FILE_RETENTION_HOURS,
+    PENDING_FILE_HOURS,
+    Settings,
+    Snapshot,
+)
 from batchlens.errors import BatchlensError, classify
 from batchlens.storage.dialects import DUCKDB, execute
 from batchlens.storage.readers import open_duckdb_reader
@@ -85,6 +91,9 @@ def read_snapshot(
             retention_s=FILE_RETENTION_HOURS * 3600,
             horizon_s=FILE_HORIZON_HOURS * 3600,
         )
+    ledger = {row["column_name"] for row in query("ledger_columns", schema=SCHEMA)}
+    if "first_failed_at" in ledger:
+        snapshot.pending_files = query("pending_files", pending_s=PENDING_FILE_HOURS * 3600)
     if "costs_daily" in present:
         snapshot.daily_costs = query("daily_costs")
     return snapshot

@@ -1,5 +1,6 @@
 -- Error files OpenAI deletes within $horizon_s seconds ($retention_s after the batch
--- ended) that were never downloaded: a file the ledger has no row for.
+-- ended) that were never downloaded: the ledger has no row for them, or holds them as
+-- pending (every download so far failed).
 with
 
 batch_lifecycle as (
@@ -48,7 +49,7 @@ final as (
     where
         batch_lifecycle.is_terminal
         and batches.error_file_id is not null
-        and files.file_id is null
+        and (files.file_id is null or files.state = 'pending')
         and epoch(batch_lifecycle.ended_at) + $retention_s > epoch(as_of.as_of)
         and epoch(batch_lifecycle.ended_at) + $retention_s <= epoch(as_of.as_of) + $horizon_s
 
