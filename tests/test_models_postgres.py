@@ -227,6 +227,9 @@ def test_golden_views_are_the_same_on_both(golden: Pair, name: str) -> None:
     assert rows > 0 or name in REQUEST_FILE_VIEWS
 
 
+# make test compares the golden history's views on both; the simulated history's (a
+# minute of queries) runs in CI's slow part, with the page's
+@pytest.mark.slow
 @pytest.mark.parametrize("name", VIEWS)
 def test_simulated_views_are_the_same_on_both(simulated: Pair, name: str) -> None:
     assert assert_views_agree(simulated, name) > 0
@@ -388,8 +391,9 @@ def test_percent_signs_survive_parameters(golden: Pair) -> None:
         assert rows(pg, POSTGRES, sql, {"n": 1})[1] == [(1, True, 2)]
 
 
-# the whole 10 years (every golden batch) runs in CI's slow part: half a minute of charts
-@pytest.mark.parametrize("days", [30, pytest.param(3_650, marks=pytest.mark.slow)])
+# in CI's slow part: the page's charts on both take 10 s at 30 days, half a minute at 10 years
+@pytest.mark.slow
+@pytest.mark.parametrize("days", [30, 3_650])
 def test_html_page_is_the_same_on_both(golden: Pair, simulated: Pair, days: int) -> None:
     """The page's every table and chart, byte for byte (the charts are drawn from the rows)."""
     for pair in (golden, simulated):
