@@ -108,24 +108,30 @@ def test_a_database_in_a_read_only_folder_exits_2(sim: Simulator, tmp_path: Path
         assert sim.requests == [] and list(folder.iterdir()) == []
 
 
-def test_simulate_serves_the_api_in_the_foreground(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def simulating(cwd: Path, *options: str) -> Iterator[tuple[str, str]]:
+    """`batchlens simulate` in its own process: (its URL, its key), stopped at the end."""
     process = subprocess.Popen(
-        cli_command("simulate", "--port", "0", "--batches", "150", "--seed", "3"),
-        cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cli_command("simulate", "--port", "0", *options),
+        cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         line = process.stdout.readline()
         url = next(word for word in line.split() if word.startswith("http://127.0.0.1:"))
-        key = line.split("api key:")[-1].strip(" )\n")
-        page = requests.get(
-            f"{url.rstrip('/')}/batches", params={"limit": 100},
-            headers={"Authorization": f"Bearer {key}"}, timeout=10,
-        ).json()  # fmt: skip
-        assert page["object"] == "list" and len(page["data"]) == 100 and page["has_more"]
+        yield url.rstrip("/"), line.split("api key:")[-1].strip(" )\n")
     finally:
         process.terminate()
         process.wait(timeout=10)
     assert process.returncode in (0, -15)
+
+
+def test_simulate_serves_the_api_in_the_foreground(tmp_path: Path) -> None:
+    with simulating(tmp_path, "--batches", "150", "--seed", "3") as (url, key):
+        page = requests.get(
+            f"{url}/batches", params={"limit": 100},
+            headers={"Authorization": f"Bearer {key}"}, timeout=10,
+        ).json()  # fmt: skip
+    assert page["object"] == "list" and len(page["data"]) == 100 and page["has_more"]
 
 
 def test_every_option_of_every_command_says_what_it_is() -> None:
@@ -153,24 +159,14 @@ def test_simulate_takes_a_latency(tmp_path: Path) -> None:
     assert "--batches N batches in the simulated history" in helped
     assert "--seed N seed of the random history" in helped
     assert run_cli("simulate", "--latency", "-1", cwd=tmp_path).returncode == 2
-    process = subprocess.Popen(
-        cli_command("simulate", "--port", "0", "--batches", "20", "--latency", "0.4"),
-        cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line = process.stdout.readline()
-        url = next(word for word in line.split() if word.startswith("http://127.0.0.1:"))
-        key = line.split("api key:")[-1].strip(" )\n")
+    with simulating(tmp_path, "--batches", "20", "--latency", "0.4") as (url, key):
         started = time.monotonic()
         answer = requests.get(
-            f"{url.rstrip('/')}/batches", params={"limit": 1},
+            f"{url}/batches", params={"limit": 1},
             headers={"Authorization": f"Bearer {key}"}, timeout=10,
         )  # fmt: skip
-        assert answer.status_code == 200 and time.monotonic() - started >= 0.4
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    assert process.returncode in (0, -15)
+        waited = time.monotonic() - started
+    assert answer.status_code == 200 and waited >= 0.4
 
 
 def test_models_and_report_on_a_loaded_database(sim: Simulator, db: Path) -> None:
