@@ -136,19 +136,21 @@ def extract_accounts(
         with target.lock():
             # Looked at under the lock: the file of a run that just finished is not fresh.
             fresh_db = target.db is not None and not target.db.exists()
+            shown = progress.running() if isinstance(progress, Progress) else _quiet()
             try:
-                _extract_locked(
-                    target,
-                    accounts,
-                    full,
-                    progress,
-                    build_views,
-                    isolate,
-                    runs,
-                    overrides,
-                    requests,
-                    _Settings(parallel, limits, committed),
-                )
+                with shown:
+                    _extract_locked(
+                        target,
+                        accounts,
+                        full,
+                        progress,
+                        build_views,
+                        isolate,
+                        runs,
+                        overrides,
+                        requests,
+                        _Settings(parallel, limits, committed),
+                    )
             finally:
                 # A run that loaded nothing into a file it created takes the file away;
                 # one that committed a step keeps it, and the next run goes on from there.
@@ -159,6 +161,11 @@ def extract_accounts(
         if removed and fresh_state:
             shutil.rmtree(target.state_dir(), ignore_errors=True)
     return runs
+
+
+def _quiet() -> contextlib.AbstractContextManager[None]:
+    """No progress lines: a caller that passed a plain callback, or none."""
+    return contextlib.nullcontext()
 
 
 class ViewsNotBuiltError(BatchlensError):
@@ -211,7 +218,9 @@ def _extract_locked(
             if build_views
             else None
         )
-        pipeline = open_pipeline(target, connection)
+        pipeline = open_pipeline(
+            target, connection, progress.collector if isinstance(progress, Progress) else None
+        )
         drop_handed_over_packages(Path(pipeline.working_dir))
         if pipeline.has_pending_data:
             # A run killed during load left a package: land it before extracting more.
@@ -239,6 +248,8 @@ def _extract_locked(
         # With every account failed there may be nothing to build on, and the real failure
         # must not be hidden behind a model error.
         if build_views and any(run.summary is not None for run in runs):
+            if isinstance(progress, Progress):
+                progress.phase = "building the views"
             try:
                 build_models(
                     connection, dialect=target.dialect, overrides=overrides, only_if_changed=True
@@ -290,6 +301,8 @@ def _extract_one(
     reader = source_of(account)
     stored = reader.plan(read, account, full, requests, settings.parallel)
     steps = Steps(**settings.limits)
+    if isinstance(progress, Progress):
+        progress.steps = steps  # its API's and its files' counters, for the progress line
     # The requests that do not depend on the resource state go out now: the views' check,
     # dlt's setup (and the pandas import of the first bound parameter) overlap them.
     early = EarlyRequests()

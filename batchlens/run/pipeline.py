@@ -43,9 +43,11 @@ def state_dir(db: Path) -> Path:
     return Target("duckdb", label=str(db), db=db).state_dir()
 
 
-def open_pipeline(target: Target, connection: Any) -> dlt.Pipeline:
+def open_pipeline(target: Target, connection: Any, progress: Any = None) -> dlt.Pipeline:
+    """`progress`: a dlt collector told of each normalize and load (the progress line)."""
     pipeline = dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
+        progress=progress,
         destination=target.dlt_destination(connection),
         dataset_name=DATASET_NAME,
         pipelines_dir=str(target.state_dir() / "pipelines"),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from dlt.common.runtime.collector_base import Collector
 
 from openai_batches.settings import DATASET_NAME, EXTRACTIONS_TABLE, FILES_TABLE
 from openai_batches.steps import WalkProgress
@@ -91,25 +96,84 @@ def _a_failed_file(read: Any, account: str) -> str | None:
 
 
 class Progress:
-    """Pages and batches so far on stderr, for runs long enough to wonder about; while the
-    whole list is read (a first run, `--full`), how far back it has got, and for a run that
-    goes on with one an earlier run left unfinished, how much of it is read in all."""
+    """One line on stderr every few seconds while a run is long enough to wonder about.
+
+    Every phase says how far it has got in the same format: the pages and batches read
+    (the source reports them, see `__call__`), the open batches retrieved and the files
+    downloaded (their bytes and lines, read off the run's `Steps`), and what the run is
+    doing now: reading the API, loading (dlt's normalize and load, which dlt reports to
+    its collector), or building the views. While the whole list is read (a
+    first run, `--full`), how far back it has got; for a run that goes on with one an
+    earlier run left unfinished, how much of it is read in all.
+    """
 
     def __init__(self, first_after: float = 2.0, every: float = 2.0) -> None:
         self.started = time.monotonic()
-        self.next_at = self.started + first_after
+        self.first_after = first_after
         self.every = every
+        self.phase = "reading"
+        self.pages = self.batches = 0
+        self.walk: WalkProgress | None = None
+        self.steps: Any = None  # the account's `Steps` in progress: its API and files
+        self._done = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.collector = _Phases(self)  # what dlt reports its steps to
 
     def __call__(self, pages: int, batches: int, walk: WalkProgress | None = None) -> None:
-        now = time.monotonic()
-        if now >= self.next_at:
-            self.next_at = now + self.every
-            print(
-                f"batchlens: {pages} pages, {batches} batches so far ({now - self.started:.0f} s)"
-                + (_walked(walk) if walk is not None else ""),
-                file=sys.stderr,
-                flush=True,
-            )
+        """What the source says after each page (called from its reading threads)."""
+        self.pages, self.batches, self.walk = pages, batches, walk
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Prints while the run is inside; never after it (the summary line is last)."""
+        self._done.clear()
+        self._ticker = threading.Thread(target=self._tick, name="batchlens-progress", daemon=True)
+        self._ticker.start()
+        try:
+            yield
+        finally:
+            self._done.set()
+            self._ticker.join(timeout=1)
+
+    def _tick(self) -> None:
+        wait = self.first_after
+        while not self._done.wait(wait):
+            print(self.line(), file=sys.stderr, flush=True)
+            wait = self.every
+
+    def line(self) -> str:
+        api = getattr(self.steps, "api", None)
+        downloader = getattr(getattr(self.steps, "files_due", None), "downloader", None)
+        retrieves = getattr(api, "retrieve_requests", 0)
+        files = getattr(downloader, "downloaded", 0)
+        megabytes = getattr(downloader, "bytes_read", 0) / 1e6
+        lines = getattr(downloader, "rows", 0)
+        elapsed = time.monotonic() - self.started
+        return (
+            f"batchlens: {self.phase}: {self.pages} pages, {self.batches} batches, "
+            f"{retrieves} retrieves, {files} files ({megabytes:.1f} MB, {lines} lines) "
+            f"so far ({elapsed:.0f} s)" + (_walked(self.walk) if self.walk is not None else "")
+        )
+
+
+class _Phases(Collector):
+    """dlt's collector for a `Progress`: dlt's normalize and load are the run's "loading"."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def update(self, name: str, inc: int = 1, total: int | None = None,
+               inc_total: int | None = None, message: str | None = None,
+               label: str | None = None) -> None:  # fmt: skip
+        pass
+
+    def _start(self, step: str) -> None:
+        if step.startswith(("Normalize", "Load")):
+            self.progress.phase = "loading"
+
+    def _stop(self) -> None:
+        if self.progress.phase == "loading":
+            self.progress.phase = "reading"  # the next step reads again, or the views follow
 
 
 def _walked(walk: WalkProgress) -> str:

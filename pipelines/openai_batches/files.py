@@ -250,6 +250,9 @@ class FileDownloader:
         self.requests = 0
         self.downloaded = 0
         self.rows = 0
+        # bytes received by every download so far, complete or not: what a progress line
+        # shows while files stream (approximate: the workers add to it without a lock)
+        self.bytes_read = 0
         self.failed = 0
 
     def read(
@@ -309,6 +312,7 @@ class FileDownloader:
                         if skip:
                             taken = min(skip, len(chunk))
                             chunk, skip = chunk[taken:], skip - taken
+                        self.bytes_read += len(chunk)  # for progress lines only: no lock
                         for line in lines.feed(chunk):
                             yield from self._parsed(line, read)
                     if skip:
