@@ -18,12 +18,16 @@ from batchlens.errors import UsageError
 def check_output(path: Path, what: str = "output") -> None:
     """Refuses a path that cannot be written, before any work is done (exit 2)."""
     path = Path(path)
+    _check_path(path, what)
+    check_writable_folder(path.absolute().parent, what)
+
+
+def _check_path(path: Path, what: str) -> None:
     folder = path.absolute().parent
     if not folder.is_dir():
         raise UsageError(f"the folder of the {what} does not exist: {folder}")
     if path.is_dir():
         raise UsageError(f"the {what} path is a folder: {path}")
-    check_writable_folder(folder, what)
 
 
 def check_writable_folder(folder: Path, what: str) -> None:
@@ -32,15 +36,20 @@ def check_writable_folder(folder: Path, what: str) -> None:
     `/proc`; so a file is created there and removed again."""
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"the folder of the {what} is not writable: {folder}")
+    handle, probe = _temporary(folder, ".batchlens-probe-", what)
+    os.close(handle)
+    os.unlink(probe)
+
+
+def _temporary(folder: Path, prefix: str, what: str) -> tuple[int, str]:
+    """A new file in `folder`; a folder that takes none is a usage error, said once here."""
     try:
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".batchlens-probe-")
+        return tempfile.mkstemp(dir=folder, prefix=prefix)
     except OSError as exc:
         raise UsageError(
             f"the folder of the {what} is not writable: {folder} (creating a file there "
             f"fails: {exc.strerror or exc})"
         ) from None
-    os.close(handle)
-    os.unlink(probe)
 
 
 def write_atomically(path: Path, text: str | bytes, what: str = "output") -> None:
@@ -48,10 +57,12 @@ def write_atomically(path: Path, text: str | bytes, what: str = "output") -> Non
 
     Beside it, so that the rename is atomic; with the mode a plain `open` would give, not
     mkstemp's 0600, so that a web server or a collector running as another user can read it.
+    The temporary file is the probe: creating it says whether the folder takes files, so
+    no probe file is made first (the command checked the path before its work began).
     """
     path = Path(path)
-    check_output(path, what)
-    handle, temporary = tempfile.mkstemp(dir=path.absolute().parent, prefix=f".{path.name}.")
+    _check_path(path, what)
+    handle, temporary = _temporary(path.absolute().parent, f".{path.name}.", what)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(text.encode() if isinstance(text, str) else text)

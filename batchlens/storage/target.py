@@ -15,7 +15,7 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import dlt
 from dlt.common.configuration.specs import ConnectionStringCredentials
@@ -54,7 +54,8 @@ class Target:
         return self.backend.dialect
 
     def secrets(self) -> list[str]:
-        """The password, and the forms a URL or a message may spell it in."""
+        """The password, as configured and as the URL spells it (the Redactor adds its
+        percent-encoded and base64 forms to each)."""
         if not self.url:
             return []
         password = ConnectionStringCredentials(self.url).password
@@ -62,7 +63,7 @@ class Target:
             return []
         password = str(password)
         in_url = urlsplit(self.url).netloc.rpartition("@")[0].partition(":")[2]
-        spellings = {password, in_url, quote(password, safe=""), quote_plus(password)}
+        spellings = {password, in_url}
         return sorted(spelling for spelling in spellings if spelling)
 
     def state_dir(self) -> Path:
