@@ -64,8 +64,9 @@ def export(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
     for parent in {path.parent for path in targets}:
         if parent.exists() and not parent.is_dir():
             raise UsageError(f"not a folder: {parent}; nothing was copied")
-    different = [path for path, content in targets.items() if _differs(path, content)]
     writes = [path for path, content in targets.items() if not _same(path, content)]
+    # what is there already and would be replaced; a link counts whatever it points to
+    different = [path for path in writes if path.is_symlink() or path.exists()]
     linked = sorted({str(p) for path in writes for p in _linked_folders(folder, path)})
     if linked:
         # a write below a linked folder would land wherever the link points
@@ -97,13 +98,6 @@ def export(folder: Path, force: bool = False) -> list[tuple[Path, str]]:
 def _same(path: Path, content: bytes) -> bool:
     """Already there as a file of its own with this content: nothing to write."""
     return not path.is_symlink() and path.is_file() and path.read_bytes() == content
-
-
-def _differs(path: Path, content: bytes) -> bool:
-    """A link counts as different whatever it points to: --force replaces it with a file."""
-    return path.is_symlink() or (
-        path.exists() and (not path.is_file() or path.read_bytes() != content)
-    )
 
 
 def _linked_folders(folder: Path, path: Path) -> list[Path]:
