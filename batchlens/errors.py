@@ -48,6 +48,12 @@ def require_database(db: object) -> None:
         raise MissingDatabaseError(db)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def causes(exc: BaseException) -> Iterable[BaseException]:
     """The exception and everything it wraps: dlt wraps ours in its step exceptions."""
     seen: set[int] = set()

@@ -23,7 +23,7 @@ from batchlens.check.rules import (
     Settings,
     Snapshot,
 )
-from batchlens.errors import BatchlensError, classify
+from batchlens.errors import BatchlensError, classify, first_line
 from batchlens.storage.dialects import DUCKDB, execute
 from batchlens.storage.readers import open_duckdb_reader
 from batchlens.storage.target import Target
@@ -119,12 +119,7 @@ def open_read_only(target: Target, wait_seconds: float) -> Iterator[Any]:
         raise
     except Exception as exc:
         known = classify(exc)
-        message = known[1] if known else f"{type(exc).__name__}: {_first_line(exc)}"
+        message = known[1] if known else f"{type(exc).__name__}: {first_line(exc)}"
         raise CheckUnavailable(f"cannot read {target.label}: {message}") from None
     with contextlib.closing(connection):
         yield connection
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from batchlens.errors import UsageError, classify
+from batchlens.errors import UsageError, classify, first_line
 from batchlens.storage.readers import EmptyDatabaseError
 from batchlens.storage.target import Target
 from batchlens.views.build import SCHEMA
@@ -51,7 +51,7 @@ def _open(target: Target) -> Any:
     except duckdb.Error as exc:
         if classify(exc):  # held by a writer: the CLI reports it with its own exit code
             raise
-        raise UsageError(f"cannot open the database {target.label}: {_first_line(exc)}") from None
+        raise UsageError(f"cannot open the database {target.label}: {first_line(exc)}") from None
 
 
 def _run_duckdb(
@@ -73,7 +73,7 @@ def _run_duckdb(
     except duckdb.Error as exc:
         if classify(exc):
             raise
-        raise UsageError(f"the query failed: {_first_line(exc)}") from None
+        raise UsageError(f"the query failed: {first_line(exc)}") from None
 
 
 def _run_postgres(connection: Any, sql: str) -> tuple[list[str], list[tuple]]:
@@ -89,12 +89,7 @@ def _run_postgres(connection: Any, sql: str) -> tuple[list[str], list[tuple]]:
     except psycopg2.Error as exc:
         if classify(exc):  # the server went away: not the query's fault
             raise
-        raise UsageError(f"the query failed: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise UsageError(f"the query failed: {first_line(exc)}") from None
 
 
 def render(names: Sequence[str], found: Sequence[tuple], fmt: str) -> str:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from batchlens.errors import LOCKED, LockedError, UsageError, classify
+from batchlens.errors import LOCKED, LockedError, UsageError, classify, first_line
 from batchlens.storage.duckdb_file import check_database_file
 from batchlens.storage.lock import holder_info
 
@@ -114,7 +114,7 @@ def open_duckdb_reader(target: Target, wait_seconds: float) -> Any:
             known = classify(exc)
             if known is None or known[0] != LOCKED:
                 raise UsageError(
-                    f"cannot open the database {target.db}: {_first_line(exc)}"
+                    f"cannot open the database {target.db}: {first_line(exc)}"
                 ) from None
             holder = extraction_holder(target.state_dir() / "lock")
             if holder is None:
@@ -141,8 +141,3 @@ def _waiting(holder: Holder, wait_seconds: float) -> str:
         f"batchlens: waiting up to {wait_seconds:g} s for {which}{since} to finish "
         "writing the database (--wait SECONDS)"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
